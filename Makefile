@@ -1,0 +1,46 @@
+# dqngen: two commands on a fresh machine.
+#   make lab   - create .venv, install the course, open JupyterLab on the first lesson
+#   make test  - install if needed, then run every test (unit tests, lessons, solutions, exercises)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU wheels by default; a torch that is already installed in the venv is kept.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+STAMP := $(VENV)/.dqngen-installed
+PYTEST_FLAGS ?=
+
+.PHONY: install lab test test-unit test-notebooks exercises bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(if $(shell $(PYTHON) -c 'import torch' 2>/dev/null && echo y),--system-site-packages) $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@if $(PY) -c 'import torch' 2>/dev/null; then \
+	  echo "keeping installed torch $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	else \
+	  $(PY) -m pip install -q --retries 1 --timeout 30 --index-url $(TORCH_INDEX) 'torch>=2.2,<3'; \
+	fi
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dqngen)" >/dev/null
+	@touch $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/00_tour.ipynb
+
+test: install
+	@if [ "$$CI" = "true" ] && ! command -v chromium >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium could not be installed"; \
+	fi
+	FAST=1 MPLBACKEND=agg $(PY) -m pytest $(PYTEST_FLAGS) tests notebooks solutions exercises \
+	  --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-current-env -p no:randomly
+
+exercises:
+	$(PY) tools/make_exercises.py
+
+bench: install
+	$(VENV)/bin/dqngen bench
+
+clean:
+	rm -rf $(VENV)
