@@ -154,6 +154,11 @@ def load_mnist(path: str, ink_levels: int | None = 3, test_path: str | None = No
         xte = _read_idx(find("t10k-images-idx3-ubyte"))
         yte = _read_idx(find("t10k-labels-idx1-ubyte"))
     else:
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: not a readable .npz file (expected a zip archive of arrays "
+                             "x_train, y_train, x_test, y_test, or a folder of IDX files)")
         try:
             with np.load(path, allow_pickle=False) as f:
                 missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)

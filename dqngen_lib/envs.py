@@ -106,16 +106,19 @@ def pen_transition(canvas: torch.Tensor, pen: torch.Tensor, actions: torch.Tenso
     return new_flat.view(n, h, w), new_pen, stopped
 
 
-def reconstruction_reward(prev_canvas: torch.Tensor, new_canvas: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def reconstruction_reward(prev_canvas: torch.Tensor, new_canvas: torch.Tensor, target: torch.Tensor,
+                          norm: torch.Tensor | None = None) -> torch.Tensor:
     """``(||prev - target||**2 - ||new - target||**2) / ||target||**2`` per canvas, shape (N,).
 
     Summed over an episode that starts from a blank canvas, these rewards telescope to
     ``1 - ||final - target||**2 / ||target||**2``: the fraction of the error removed.
+    ``norm`` may pass ``||target||**2`` when it is already known (the env caches it per episode).
+    The difference of squares is computed as ``(prev - new) * (prev + new - 2 target)``.
     """
-    err_prev = (prev_canvas - target).pow(2).flatten(1).sum(1)
-    err_new = (new_canvas - target).pow(2).flatten(1).sum(1)
-    norm = target.pow(2).flatten(1).sum(1).clamp_min(1e-8)
-    return (err_prev - err_new) / norm
+    if norm is None:
+        norm = target.pow(2).flatten(1).sum(1).clamp_min(1e-8)
+    gain = ((prev_canvas - new_canvas) * (prev_canvas + new_canvas - 2.0 * target)).flatten(1).sum(1)
+    return gain / norm
 
 
 def num_actions(mode: str, size: int, ink_levels: int, pen_window: int = 2) -> int:
@@ -189,6 +192,7 @@ class VecCanvasEnv:
         if self.labels.shape != (len(self.images),):
             raise ValueError(f"labels must have shape ({len(self.images)},), got {tuple(self.labels.shape)}")
         self.size = int(self.images.shape[-1])
+        self.image_norm = self.images.pow(2).flatten(1).sum(1).clamp_min(1e-8)  # ||target||^2 of each image
         self.num_actions = num_actions(mode, self.size, ink_levels, pen_window)
         self.channel_names = (["canvas"] + (["target"] if task == "reconstruct" else
                               [f"class{c}" for c in range(self.num_classes)] +
@@ -207,6 +211,7 @@ class VecCanvasEnv:
         self.pen = torch.full((n, 2), s // 2, dtype=torch.int64, device=self.device)
         self.t = torch.zeros(n, dtype=torch.int64, device=self.device)
         self.phi = torch.zeros(n, device=self.device)
+        self.norm = torch.ones(n, device=self.device)
         self._arange = torch.arange(n, device=self.device)
 
     # -- episode starts -------------------------------------------------------------------------
@@ -231,7 +236,10 @@ class VecCanvasEnv:
                     raise ValueError(f"labels must be {n} integers in [0, {self.num_classes}), got {label.tolist()}")
         else:
             label = self.labels[index]
-        latent = torch.rand(n, self.latent_dim, generator=self.gen, device=self.device) * 2 - 1
+        if self.latent_dim:
+            latent = torch.rand(n, self.latent_dim, generator=self.gen, device=self.device) * 2 - 1
+        else:
+            latent = self.latent
         return index, label, latent
 
     def reset(self, seed: int | None = None, index=None, label=None) -> torch.Tensor:
@@ -244,6 +252,7 @@ class VecCanvasEnv:
             self.gen.manual_seed(int(seed))
         self.target_index, self.label, self.latent = self._fresh_episodes(index, label)
         self.target = self.images[self.target_index]
+        self.norm = self.image_norm[self.target_index]
         self.canvas = torch.zeros_like(self.canvas)
         self.pen = torch.full_like(self.pen, self.size // 2)
         self.t = torch.zeros_like(self.t)
@@ -264,6 +273,7 @@ class VecCanvasEnv:
         if self.latent_dim:
             self.latent = torch.where(d[:, None], latent, self.latent)
         self.target = self.images[self.target_index]
+        self.norm = self.image_norm[self.target_index]
         self.canvas = self.canvas.masked_fill(d[:, None, None], 0.0)
         self.pen = self.pen.masked_fill(d[:, None], self.size // 2)
         self.t = self.t.masked_fill(d, 0)
@@ -322,7 +332,7 @@ class VecCanvasEnv:
         else:
             new, self.pen, terminated = pen_transition(prev, self.pen, a, self.ink, self.pen_window)
         if self.task == "reconstruct":
-            reward = reconstruction_reward(prev, new, self.target)
+            reward = reconstruction_reward(prev, new, self.target, self.norm)
         else:
             phi = self.potential(new, self.label, self.latent)
             reward, self.phi = phi - self.phi, phi

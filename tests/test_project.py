@@ -1,0 +1,75 @@
+"""The repository itself: install files agree, exercises are generated from solutions."""
+import pathlib
+import re
+import subprocess
+import sys
+import tomllib
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import make_exercises  # noqa: E402
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r): r.replace(" ", "") for r in py["dependencies"] + py["optional-dependencies"]["test"]}
+    text = (ROOT / "environment.yml").read_text()
+    pip_lines = re.findall(r"^\s+- (?!pip$)(?!python)(.+)$", text, flags=re.M)
+    got = {_name(r): r.replace(" ", "") for r in pip_lines if not r.startswith("-e")}
+    assert set(got) == set(wanted), f"environment.yml pip deps {sorted(got)} != pyproject {sorted(wanted)}"
+    for name, spec in wanted.items():
+        assert got[name] == spec, f"{name}: environment.yml says {got[name]!r}, pyproject says {spec!r}"
+
+
+def test_every_solution_has_an_exercise_and_a_check_cell():
+    sols = sorted((ROOT / "solutions").glob("*.ipynb"))
+    assert sols, "no solutions found"
+    for sol in sols:
+        nb = nbformat.read(sol, as_version=4)
+        sources = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert any("### BEGIN SOLUTION" in s for s in sources), f"{sol.name} has no solution region"
+        assert any("check" in c.metadata.get("tags", []) for c in nb.cells), f"{sol.name} has no cell tagged 'check'"
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
+            f"{sol.name} keeps outputs; solutions are stored without them"
+        assert (ROOT / "exercises" / sol.name).exists(), f"exercises/{sol.name} is missing"
+
+
+def test_exercises_are_generated_from_solutions():
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "make_exercises.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_exercises_hold_no_solution_code():
+    for ex in sorted((ROOT / "exercises").glob("*.ipynb")):
+        text = ex.read_text()
+        assert "BEGIN SOLUTION" not in text, f"{ex.name} still contains a solution region"
+        assert "NotImplementedError" in text, f"{ex.name} has no stub"
+
+
+def test_strip_solutions_replaces_region_with_stub():
+    src = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n\nprint(f)"
+    out, found = make_exercises.strip_solutions(src)
+    assert found
+    assert "return x + 1" not in out
+    assert "    raise NotImplementedError" in out
+    assert out.endswith("print(f)")
+    with pytest.raises(ValueError, match="END SOLUTION"):
+        make_exercises.strip_solutions("### BEGIN SOLUTION\nx = 1")
+
+
+def test_lessons_are_numbered_and_read_fast():
+    lessons = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert [p.name[:2] for p in lessons] == sorted({p.name[:2] for p in lessons}), "duplicate lesson numbers"
+    for p in lessons:
+        nb = nbformat.read(p, as_version=4)
+        assert nb.cells[0].cell_type == "markdown", f"{p.name} should open with a Markdown introduction"
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "import" in code and "dqngen_lib" in code, f"{p.name} does not use dqngen_lib"
