@@ -60,7 +60,8 @@ def test_rewards_telescope_to_fraction_of_error_removed(mode):
 
 
 def test_reward_of_painting_the_target_exactly_sums_to_one():
-    env = VecCanvasEnv(1, seed=0, horizon=64)
+    d = load_digits(ink_levels=3)  # quantised targets can be painted exactly
+    env = VecCanvasEnv(1, images=d.x_train, labels=d.y_train, seed=0, horizon=64)
     env.reset(index=[5])
     target = env.target[0].flatten()
     total = 0.0
@@ -167,7 +168,8 @@ def test_invalid_actions_raise_value_error():
 @pytest.mark.parametrize("mode", MODES)
 def test_gymnasium_and_batched_env_give_identical_trajectories(mode):
     genv = gym.make(ENV_ID, mode=mode)
-    venv = VecCanvasEnv(1, mode=mode, images=load_digits().x_train, labels=load_digits().y_train)
+    d = load_digits(ink_levels=None)
+    venv = VecCanvasEnv(1, mode=mode, images=d.x_train, labels=d.y_train)
     rng = np.random.default_rng(0)
     for episode in range(3):
         gobs, _ = genv.reset(seed=100 + episode)
