@@ -33,9 +33,9 @@ test: install
 	@if [ "$$CI" = "true" ] && ! command -v chromium >/dev/null; then \
 	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium could not be installed"; \
 	fi
-	FAST=1 MPLBACKEND=agg $(PY) -m pytest $(PYTEST_FLAGS) tests notebooks \
+	env -u MPLBACKEND FAST=1 $(PY) -m pytest $(PYTEST_FLAGS) tests notebooks \
 	  --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-current-env
-	FAST=1 MPLBACKEND=agg $(PY) -m pytest $(PYTEST_FLAGS) solutions exercises --nbval-lax --nbval-current-env
+	env -u MPLBACKEND FAST=1 $(PY) -m pytest $(PYTEST_FLAGS) solutions exercises --nbval-lax --nbval-current-env
 
 exercises:
 	$(PY) tools/make_exercises.py

@@ -21,7 +21,8 @@ def test_environment_yml_matches_pyproject():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(r): r.replace(" ", "") for r in py["dependencies"] + py["optional-dependencies"]["test"]}
     text = (ROOT / "environment.yml").read_text()
-    pip_lines = re.findall(r"^\s+- (?!pip$)(?!python)(.+)$", text, flags=re.M)
+    pip_section = text.split("- pip:", 1)[1]          # the pip list is the last block of the file
+    pip_lines = re.findall(r"^\s+- (.+)$", pip_section, flags=re.M)
     got = {_name(r): r.replace(" ", "") for r in pip_lines if not r.startswith("-e")}
     assert set(got) == set(wanted), f"environment.yml pip deps {sorted(got)} != pyproject {sorted(wanted)}"
     for name, spec in wanted.items():
