@@ -1,18 +1,24 @@
-"""Q-networks (lesson 03): the seed's MLP and a convolutional per-pixel Q-map.
+"""Q-networks (lesson 03): the seed's MLP and a convolutional per-pixel Q-map, plus action selection.
 
 Both map an observation batch (B, C, H, W) to Q-values (B, num_actions). The conv Q-map of pixel
-mode returns one Q-value per (ink level, pixel) in the env's action order ``k * H * W + p``; in
-pen mode a small conv trunk feeds a linear head with one Q-value per pen action. ``dueling=True``
-splits either head into a state value and advantages, ``Q = V + A - mean(A)``.
+mode returns one Q-value per (ink level, pixel) in the env's action order ``k * H * W + p``
+(``qmap_to_q`` flattens the map, ``q_to_qmap`` unflattens it); in pen mode a small conv trunk
+feeds a linear head with one Q-value per pen action. ``dueling=True`` splits either head into a
+state value and advantages, ``Q = V + A - mean(A)``. ``greedy_actions`` and ``epsilon_greedy``
+pick actions from Q-values without synchronising with the host.
 """
 from __future__ import annotations
+
+import numbers
 
 import torch
 from torch import nn
 
-__all__ = ["MLPQNet", "ConvQMap", "make_qnet", "count_params", "QNET_KINDS"]
+__all__ = ["MLPQNet", "ConvQMap", "make_qnet", "count_params", "QNET_KINDS", "qmap_to_q", "q_to_qmap",
+           "dueling_combine", "greedy_actions", "epsilon_greedy"]
 
 QNET_KINDS = ("mlp", "conv")
+MODES = ("pixel", "pen")
 
 
 def _check_obs(x: torch.Tensor, obs_shape: tuple[int, ...]) -> None:
@@ -21,8 +27,55 @@ def _check_obs(x: torch.Tensor, obs_shape: tuple[int, ...]) -> None:
                          f"got {tuple(x.shape)}")
 
 
+def qmap_to_q(qmap: torch.Tensor) -> torch.Tensor:
+    """Per-pixel Q-map (B, L-1, H, W) -> Q-values (B, (L-1)*H*W) in the env's action order ``k*H*W + p``.
+
+    Channel ``k`` of the map holds "paint with ink ``k + 1``"; ``p`` is the row-major pixel.
+    """
+    if qmap.ndim != 4:
+        raise ValueError(f"expected a Q-map of shape (B, L-1, H, W), got {tuple(qmap.shape)}")
+    return qmap.flatten(1)
+
+
+def q_to_qmap(q: torch.Tensor, size: int) -> torch.Tensor:
+    """Pixel-mode Q-values (B, A) or (A,) -> the map (B, A // size**2, size, size) (or without B)."""
+    if q.ndim not in (1, 2) or q.shape[-1] % (size * size):
+        raise ValueError(f"expected pixel-mode Q-values (B, k*{size}*{size}) or (k*{size}*{size},), "
+                         f"got shape {tuple(q.shape)}")
+    return q.reshape(*q.shape[:-1], q.shape[-1] // (size * size), size, size)
+
+
+def dueling_combine(value: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+    """Dueling head: ``Q = V + A - mean_a A`` from values (B, 1) and advantages (B, A)."""
+    return value + adv - adv.mean(dim=1, keepdim=True)
+
+
+def greedy_actions(q: torch.Tensor) -> torch.Tensor:
+    """``argmax_a Q(s, a)`` of Q-values (B, A) -> int64 (B,) (lesson 03; ties go to the first action)."""
+    if q.ndim != 2:
+        raise ValueError(f"expected Q-values of shape (B, num_actions), got {tuple(q.shape)}")
+    return q.argmax(dim=1)
+
+
+def epsilon_greedy(q: torch.Tensor, eps, generator: torch.Generator | None = None) -> torch.Tensor:
+    """ε-greedy actions from Q-values (B, A) -> int64 (B,) (lesson 03).
+
+    Each row independently takes a uniformly random action (any of the A, the greedy one included)
+    with probability ``eps`` (a float, or a tensor of one value per row), else the greedy action.
+    The random numbers come from ``generator`` on ``q``'s device -- first the random actions, then
+    the coin flips -- and ``torch.where`` picks, so nothing synchronises with the host.
+    """
+    if isinstance(eps, (int, float)) and not 0.0 <= float(eps) <= 1.0:
+        raise ValueError(f"eps must lie in [0, 1], got {eps!r}")
+    greedy = greedy_actions(q)
+    n, a = q.shape
+    rand = torch.randint(a, (n,), generator=generator, device=q.device)
+    explore = torch.rand(n, generator=generator, device=q.device) < eps
+    return torch.where(explore, rand, greedy)
+
+
 class MLPQNet(nn.Module):
-    """The seed's Q-network: flatten the observation, two hidden ReLU layers, one output per action."""
+    """The seed's Q-network (lesson 03): flatten the observation, two hidden ReLU layers, one output per action."""
 
     def __init__(self, obs_shape, num_actions: int, hidden: int = 256, dueling: bool = False):
         super().__init__()
@@ -41,11 +94,11 @@ class MLPQNet(nn.Module):
         a = self.adv(h)
         if self.value is None:
             return a
-        return self.value(h) + a - a.mean(dim=1, keepdim=True)
+        return dueling_combine(self.value(h), a)
 
 
 class ConvQMap(nn.Module):
-    """Convolutional Q-network: 3x3 convolutions plus a broadcast global feature.
+    """Convolutional Q-network (lesson 03): 3x3 convolutions plus a broadcast global feature.
 
     ``mode="pixel"``: a 1x1 convolution gives ``num_actions // (H*W)`` Q-values at every pixel,
     flattened channel-major so that index ``k * H * W + p`` is "paint pixel p with ink k+1".
@@ -81,15 +134,24 @@ class ConvQMap(nn.Module):
         f = self.trunk(x)
         g = torch.relu(self.glob(f.mean(dim=(2, 3))))
         f = torch.cat([f, g[:, :, None, None].expand_as(f)], dim=1)
-        a = self.head(f).flatten(1)
+        a = qmap_to_q(self.head(f)) if self.mode == "pixel" else self.head(f)
         if self.value is None:
             return a
-        return self.value(g) + a - a.mean(dim=1, keepdim=True)
+        return dueling_combine(self.value(g), a)
 
 
 def make_qnet(kind: str, obs_shape, num_actions: int, mode: str = "pixel", dueling: bool = False,
               **kwargs) -> nn.Module:
-    """Build a Q-network by name: ``"mlp"`` (the seed's) or ``"conv"`` (the Q-map)."""
+    """Build a Q-network by name (lesson 03): ``"mlp"`` (the seed's) or ``"conv"`` (the Q-map).
+
+    ``kwargs`` go to the class: ``hidden`` for the MLP, ``channels`` and ``layers`` for the conv net.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected 'pixel' or 'pen'")
+    if len(tuple(obs_shape)) != 3:
+        raise ValueError(f"obs_shape must be (C, H, W), got {tuple(obs_shape)}")
+    if isinstance(num_actions, bool) or not isinstance(num_actions, numbers.Integral) or num_actions < 1:
+        raise ValueError(f"num_actions must be a positive integer, got {num_actions!r}")
     if kind == "mlp":
         return MLPQNet(obs_shape, num_actions, dueling=dueling, **kwargs)
     if kind == "conv":

@@ -3,7 +3,8 @@
 ``ReplayBuffer`` stores whole batches of transitions with one indexed write and samples with one
 ``randint``; its write position lives on the host (it only depends on batch sizes), so adding and
 sampling never synchronise with a GPU. ``DequeReplay`` is the seed's ``deque`` of tuples with
-``random.sample``, kept for comparison.
+``random.sample``, kept for comparison. ``PrioritizedReplay`` samples transitions in proportion to
+their last TD error (Schaul et al., 2016), also without host synchronisation.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["Batch", "ReplayBuffer", "DequeReplay"]
+__all__ = ["Batch", "ReplayBuffer", "PrioritizedReplay", "DequeReplay"]
 
 
 class Batch(NamedTuple):
@@ -27,12 +28,20 @@ class Batch(NamedTuple):
 
 
 class ReplayBuffer:
-    """Fixed-capacity ring buffer of transitions, all tensors preallocated on ``device``."""
+    """Fixed-capacity ring buffer of transitions, all tensors preallocated on ``device`` (lesson 04).
+
+    ``obs`` and ``next_obs`` (capacity, C, H, W) of ``obs_dtype`` (float32, or float16/bfloat16 to
+    halve the memory); ``actions`` int64, ``rewards`` and ``terminated`` float32, all (capacity,).
+    ``pos`` is the next slot to write and ``size`` the number of slots written (at most capacity).
+    """
 
     def __init__(self, capacity: int, obs_shape, device: str | torch.device = "cpu",
                  obs_dtype: torch.dtype = torch.float32):
-        if not isinstance(capacity, int) or capacity < 1:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+        if not obs_dtype.is_floating_point:
+            raise ValueError(f"obs_dtype must be a floating-point dtype (observations hold values such as "
+                             f"0.5), got {obs_dtype}")
         self.capacity, self.obs_shape, self.device = capacity, tuple(obs_shape), torch.device(device)
         self.obs = torch.zeros((capacity, *self.obs_shape), dtype=obs_dtype, device=self.device)
         self.next_obs = torch.zeros_like(self.obs)
@@ -46,7 +55,11 @@ class ReplayBuffer:
         return self.size
 
     def add(self, obs, actions, rewards, next_obs, terminated) -> None:
-        """Write a batch of B transitions at the write position, wrapping around the end."""
+        """Write a batch of B transitions at the write position, wrapping around the end.
+
+        ``obs``, ``next_obs`` (B, C, H, W); ``actions``, ``rewards``, ``terminated`` (B,). Tensors
+        are converted to the buffer's dtypes and device; the write is one indexed copy per field.
+        """
         b = obs.shape[0]
         if tuple(obs.shape[1:]) != self.obs_shape or tuple(next_obs.shape) != tuple(obs.shape):
             raise ValueError(f"expected obs and next_obs of shape (B, {', '.join(map(str, self.obs_shape))}), "
@@ -57,21 +70,86 @@ class ReplayBuffer:
             if tuple(x.shape) != (b,):
                 raise ValueError(f"expected {name} of shape ({b},), got {tuple(x.shape)}")
         idx = (self.pos + torch.arange(b, device=self.device)) % self.capacity
-        self.obs[idx] = obs.to(self.obs.dtype)
-        self.next_obs[idx] = next_obs.to(self.obs.dtype)
-        self.actions[idx] = actions.long()
-        self.rewards[idx] = rewards.float()
-        self.terminated[idx] = terminated.float()
+        # index_copy_ / index_select rather than x[idx] = ...: the same result, and on a CPU they skip
+        # the multi-threaded advanced-indexing path, whose start-up dominates for small batches.
+        self.obs.index_copy_(0, idx, obs.to(self.device, self.obs.dtype))
+        self.next_obs.index_copy_(0, idx, next_obs.to(self.device, self.obs.dtype))
+        self.actions.index_copy_(0, idx, actions.to(self.device, torch.int64))
+        self.rewards.index_copy_(0, idx, rewards.to(self.device, torch.float32))
+        self.terminated.index_copy_(0, idx, terminated.to(self.device, torch.float32))
         self.pos = (self.pos + b) % self.capacity
         self.size = min(self.size + b, self.capacity)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """Draw ``batch_size`` transitions uniformly (with replacement) from the written slots."""
+        """Draw ``batch_size`` transitions uniformly (with replacement) from the written slots.
+
+        ``generator`` (on the buffer's device) makes the draw reproducible. Observations come back
+        as float32 whatever the storage dtype.
+        """
+        return self._gather(self._indices(batch_size, generator))
+
+    def _indices(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = torch.randint(self.size, (batch_size,), device=self.device, generator=generator)
-        return Batch(self.obs[idx].float(), self.actions[idx], self.rewards[idx], self.next_obs[idx].float(),
-                     self.terminated[idx])
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        return torch.randint(self.size, (batch_size,), device=self.device, generator=generator)
+
+    def _gather(self, idx: torch.Tensor) -> Batch:
+        return Batch(self.obs.index_select(0, idx).float(), self.actions.index_select(0, idx),
+                     self.rewards.index_select(0, idx), self.next_obs.index_select(0, idx).float(),
+                     self.terminated.index_select(0, idx))
+
+
+class PrioritizedReplay(ReplayBuffer):
+    """Proportional prioritized replay (lesson 04, optional): P(i) ~ priority_i ** alpha.
+
+    New transitions get the largest priority seen so far, so each is replayed at least about as
+    often as under uniform sampling before its TD error is known. ``sample`` returns the batch,
+    the slot indices (for ``update_priorities``) and importance weights ``(N P(i)) ** -beta``
+    normalised by their maximum. Sampling uses ``torch.multinomial`` on the device: O(capacity)
+    work per batch, no host synchronisation.
+    """
+
+    def __init__(self, capacity: int, obs_shape, device: str | torch.device = "cpu",
+                 obs_dtype: torch.dtype = torch.float32, alpha: float = 0.6, eps: float = 1e-3):
+        super().__init__(capacity, obs_shape, device, obs_dtype)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
+        if eps <= 0:
+            raise ValueError(f"eps must be positive (it keeps every priority above zero), got {eps!r}")
+        self.alpha, self.eps = float(alpha), float(eps)
+        self.priorities = torch.zeros(capacity, dtype=torch.float32, device=self.device)
+        self.max_priority = torch.ones((), dtype=torch.float32, device=self.device)
+
+    def add(self, obs, actions, rewards, next_obs, terminated) -> None:
+        """Write a batch (as ``ReplayBuffer.add``) with the largest priority seen so far."""
+        b, pos = obs.shape[0], self.pos
+        super().add(obs, actions, rewards, next_obs, terminated)
+        idx = (pos + torch.arange(b, device=self.device)) % self.capacity
+        self.priorities.index_fill_(0, idx, self.max_priority)
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None,
+               beta: float = 0.4) -> tuple[Batch, torch.Tensor, torch.Tensor]:
+        """Draw ``batch_size`` slots with probability ~ priority**alpha; returns (batch, idx, weights)."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        p = self.priorities[:self.size].pow(self.alpha)
+        probs = p / p.sum()
+        idx = torch.multinomial(probs, batch_size, replacement=True, generator=generator)
+        weights = (self.size * probs[idx]).pow(-beta)
+        return self._gather(idx), idx, weights / weights.max()
+
+    def update_priorities(self, idx: torch.Tensor, td_error: torch.Tensor) -> None:
+        """Set the priorities of the sampled slots to ``|td_error| + eps``."""
+        if idx.shape != td_error.shape:
+            raise ValueError(f"idx and td_error must have the same shape, got {tuple(idx.shape)} and "
+                             f"{tuple(td_error.shape)}")
+        pr = td_error.detach().abs().float().to(self.device) + self.eps
+        self.priorities[idx.to(self.device)] = pr
+        self.max_priority = torch.maximum(self.max_priority, pr.max())
 
 
 class DequeReplay:
