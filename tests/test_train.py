@@ -1,0 +1,235 @@
+"""dqngen_lib.train: the config, environments from a config, the trainer, checkpoints, resume."""
+import dataclasses
+import importlib.util
+import os
+import signal
+
+import pytest
+import torch
+
+from dqngen_lib.train import (HostSyncError, TrainConfig, Trainer, load_checkpoint, make_env, no_host_sync,
+                              save_checkpoint, train)
+
+TINY = dict(channels=8, layers=1, hidden=16, num_envs=16, batch_size=32, buffer_size=2000, learning_starts=64,
+            log_every=64, eval_every=0, eps_decay_steps=500, device="cpu", checkpoint_every=0.0)
+
+
+def tiny(**kw):
+    return TrainConfig(**{**TINY, **kw})
+
+
+def weights(net):
+    return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+# -- the config -----------------------------------------------------------------------------------
+
+def test_config_roundtrip_and_docs():
+    cfg = tiny(mode="pen", lr=3e-4, task_options={"a": 1})
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    docs = TrainConfig.field_docs()
+    missing = [f.name for f in dataclasses.fields(TrainConfig) if not docs.get(f.name)]
+    assert not missing, f"fields without a docstring: {missing}"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("task", "paint"), ("mode", "brush"), ("qnet", "rnn"), ("num_envs", 0), ("lr", -1.0), ("gamma", 1.5),
+    ("eps_end", -0.1), ("target", "sometimes"), ("batch_size", 2.5), ("size", 28), ("ink_levels", 1),
+    ("double", "yes"), ("updates_per_step", 0), ("loss", "l1"), ("horizon", 0),
+])
+def test_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
+        TrainConfig(**{field: value})
+
+
+def test_config_from_dict_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+# -- environments ---------------------------------------------------------------------------------
+
+def test_make_env_uses_the_split():
+    cfg = TrainConfig()
+    tr, te = make_env(cfg, 4, "train"), make_env(cfg, 4, "test")
+    assert len(tr.images) == 899 and len(te.images) == 898
+    assert tr.obs_shape == (3, 8, 8) and tr.num_actions == 128
+    with pytest.raises(ValueError, match="split"):
+        make_env(cfg, 4, "valid")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dqngen_lib.generate") is not None,
+                    reason="lesson 07's generate module exists; its own tests cover the generate task")
+def test_generate_task_needs_the_generate_module():
+    with pytest.raises(ValueError, match="generate"):
+        make_env(TrainConfig(task="generate"), 2)
+
+
+# -- the loop -------------------------------------------------------------------------------------
+
+def test_training_is_deterministic_on_cpu():
+    a = train(tiny(), steps=400, final_eval=False)
+    b = train(tiny(), steps=400, final_eval=False)
+    c = train(tiny(seed=1), steps=400, final_eval=False)
+    assert a.env_steps == 400 and a.updates > 0
+    assert torch.equal(weights(a.qnet), weights(b.qnet))
+    assert not torch.equal(weights(a.qnet), weights(c.qnet))
+    assert a.metrics["curves"]["episode_return"] == b.metrics["curves"]["episode_return"]
+
+
+def test_budget_in_steps_rounds_up_to_whole_batches():
+    res = train(tiny(learning_starts=0, updates_per_step=0.5), steps=100, final_eval=False)
+    assert res.env_steps == 112          # 7 batched steps of 16 canvases
+    assert res.updates == 3              # half an update per batched step
+
+
+def test_final_metrics_and_curves():
+    res = train(tiny(eval_every=128, eval_images=20), steps=256)
+    fin = res.metrics["final"]
+    for key in ("test_mse", "mean_return", "blank_mse", "env_steps", "updates", "seconds"):
+        assert key in fin
+    assert 0.0 <= fin["test_mse"] <= 1.0
+    assert res.metrics["eval"]["env_steps"] == [128, 256]
+    assert len(res.metrics["curves"]["env_steps"]) == 4
+
+
+@pytest.mark.parametrize("changes", [dict(target="hard", target_period=3), dict(target="none"),
+                                     dict(replay=False), dict(qnet="mlp"), dict(double=False, dueling=True),
+                                     dict(mode="pen"), dict(loss="mse", max_grad_norm=0.0)])
+def test_variants_run(changes):
+    res = train(tiny(**changes), steps=160, final_eval=False)
+    assert res.updates > 0
+    assert all(torch.isfinite(p).all() for p in res.qnet.parameters())
+
+
+def test_target_updates():
+    tr = Trainer(tiny(target="hard", target_period=2, learning_starts=10_000))
+    tr.run_steps(2)                                                 # fill the buffer, no updates yet
+    assert tr.updates == 0
+    before = weights(tr.target_net).clone()
+    tr.update()
+    assert torch.equal(weights(tr.target_net), before)             # not yet
+    tr.update()
+    assert torch.equal(weights(tr.target_net), weights(tr.qnet))   # copied at the period
+    soft = Trainer(tiny(target="soft", tau=0.5, learning_starts=0))
+    t0, o0 = weights(soft.target_net).clone(), weights(soft.qnet).clone()
+    soft.run_steps(1)
+    expected = 0.5 * t0 + 0.5 * weights(soft.qnet)
+    assert torch.allclose(weights(soft.target_net), expected, atol=1e-6)
+    assert not torch.equal(weights(soft.qnet), o0)
+
+
+def test_no_replay_buffer_keeps_only_the_newest_batch():
+    tr = Trainer(tiny(replay=False))
+    assert tr.buffer.capacity == 16
+
+
+@pytest.mark.parametrize("mode", ["pixel", "pen"])
+def test_loop_never_reads_device_values(mode):
+    tr = Trainer(tiny(mode=mode, learning_starts=0))
+    tr.run_steps(2)
+    with no_host_sync(tr.host_tensors()) as watch:
+        tr.run_steps(3)
+    assert watch.ops > 100
+    with pytest.raises(HostSyncError):
+        with no_host_sync(tr.host_tensors()):
+            tr.run_steps(1)
+            float(tr.acc[0])
+
+
+# -- checkpoints and resume -----------------------------------------------------------------------
+
+def test_checkpoint_roundtrip(tmp_path):
+    res = train(tiny(), steps=160, out=str(tmp_path), final_eval=False)
+    ck = load_checkpoint(str(tmp_path))
+    assert ck.cfg == res.cfg
+    assert torch.equal(weights(ck.qnet), weights(res.qnet))
+    assert ck.optimizer_state is not None and "env" in ck.rng_state
+    assert ck.extra["env_steps"] == 160
+    for name in ("checkpoint.pt", "trainer.pt", "metrics.json", "learning_curve.png", "config.json"):
+        assert (tmp_path / name).exists(), name
+
+
+def test_resume_gives_the_same_weights(tmp_path):
+    full = train(tiny(), steps=320, final_eval=False)
+    half = tmp_path / "run"
+    train(tiny(), steps=160, out=str(half), final_eval=False)
+    resumed = train(tiny(), steps=320, out=str(half), resume=str(half), final_eval=False)
+    assert resumed.env_steps == 320 and resumed.updates == full.updates
+    assert torch.equal(weights(resumed.qnet), weights(full.qnet))
+    assert resumed.metrics["curves"]["episode_return"] == full.metrics["curves"]["episode_return"]
+
+
+def test_ctrl_c_stops_between_chunks_and_resumes_exactly(tmp_path):
+    handler = signal.getsignal(signal.SIGINT)
+    full = train(tiny(), steps=384, final_eval=False)
+
+    def interrupt_once(trainer, point):
+        if trainer.env_steps == 128:
+            os.kill(os.getpid(), signal.SIGINT)     # what Ctrl-C does
+
+    res = train(tiny(), steps=384, out=str(tmp_path), final_eval=False, callback=interrupt_once)
+    assert res.metrics["final"]["interrupted"] and res.env_steps < 384
+    assert load_checkpoint(str(tmp_path)).extra["env_steps"] == res.env_steps
+    resumed = train(tiny(), steps=384, out=str(tmp_path), resume=str(tmp_path), final_eval=False)
+    assert resumed.env_steps == 384
+    assert torch.equal(weights(resumed.qnet), weights(full.qnet))
+    assert signal.getsignal(signal.SIGINT) is handler          # the handler is given back
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(str(tmp_path / "nothing"))
+    bad = tmp_path / "corrupt"
+    bad.mkdir()
+    (bad / "checkpoint.pt").write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable dqngen checkpoint"):
+        load_checkpoint(str(bad))
+    other = tmp_path / "other"
+    other.mkdir()
+    torch.save({"weights": torch.zeros(3)}, other / "checkpoint.pt")
+    with pytest.raises(ValueError, match="not a dqngen checkpoint"):
+        load_checkpoint(str(other))
+    # weights that do not fit the stored config
+    cfg = tiny()
+    env = make_env(cfg, 1)
+    from dqngen_lib.nets import make_qnet
+
+    wrong = make_qnet("conv", env.obs_shape, env.num_actions, channels=4, layers=1)
+    save_checkpoint(str(tmp_path / "mismatch"), cfg, wrong)
+    with pytest.raises(ValueError, match="do not match"):
+        load_checkpoint(str(tmp_path / "mismatch"))
+
+
+def test_resume_refuses_another_config(tmp_path):
+    train(tiny(), steps=64, out=str(tmp_path), final_eval=False)
+    with pytest.raises(ValueError, match="differs"):
+        train(tiny(lr=0.5), steps=128, resume=str(tmp_path), final_eval=False)
+    os.remove(tmp_path / "trainer.pt")
+    with pytest.raises(FileNotFoundError, match="trainer.pt"):
+        train(tiny(), steps=128, resume=str(tmp_path), final_eval=False)
+
+
+def test_budget_is_required():
+    with pytest.raises(ValueError, match="budget"):
+        train(tiny())
+    with pytest.raises(ValueError, match="steps"):
+        train(tiny(), steps=-5)
+
+
+# -- the benchmark against Stable-Baselines3 -----------------------------------------------------
+
+def test_benchmark_against_sb3_runs():
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "train_vs_sb3.py"
+    spec = importlib.util.spec_from_file_location("train_vs_sb3", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.run(seconds=0.5, seed=0, agents=("ours-conv", "sb3-conv", "seed"), cfg=tiny(channels=16, layers=2))
+    assert [r["agent"] for r in rows] == ["ours", "Stable-Baselines3 DQN", "seed-style agent"]
+    assert all(r["env_steps"] > 0 and 0.0 <= r["test_mse"] <= 1.0 for r in rows)
+    assert rows[0]["params"] == rows[1]["params"]          # SB3 gets exactly our Q-network
+    assert "time_to_sb3" in rows[0] and rows[0]["curve"]
+    table = bench.format_table(rows)
+    assert table.count("\n") == 4 and "Stable-Baselines3" in table
