@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Retrain the small checkpoints that ship with the course (``dqngen_lib/assets``, lesson 08).
+
+Each one is trained on the CPU with the default ``TrainConfig`` of its mode (seed 0) for a fixed
+number of environment steps, so the run is reproducible, then saved without the optimizer state
+to keep the file small. The held-out test MSE is printed and stored in the checkpoint.
+
+    python tools/make_assets.py            # both
+    python tools/make_assets.py pixel      # one of them
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+from dqngen_lib.train import CHECKPOINT_FILE, TrainConfig, load_checkpoint, save_checkpoint, train
+from dqngen_lib.viz import PRETRAINED
+
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dqngen_lib", "assets")
+
+RECIPES = {
+    "pixel": (TrainConfig(device="cpu", seed=0), 240_000),
+    "pen": (TrainConfig(mode="pen", gamma=0.7, device="cpu", seed=0), 240_000),
+}
+
+
+def make(name: str) -> None:
+    if name not in RECIPES:
+        raise ValueError(f"unknown asset {name!r}; expected one of {sorted(RECIPES)}")
+    cfg, steps = RECIPES[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        res = train(cfg, steps=steps, out=os.path.join(tmp, "run"), progress=False)
+        ck = load_checkpoint(os.path.join(tmp, "run"))
+        save_checkpoint(os.path.join(tmp, "small"), ck.cfg, ck.qnet, None, ck.rng_state, ck.extra)
+        os.makedirs(ASSETS, exist_ok=True)
+        shutil.copy(os.path.join(tmp, "small", CHECKPOINT_FILE), os.path.join(ASSETS, PRETRAINED[name]))
+    fin = res.metrics["final"]
+    print(f"{name}: {res.env_steps:,} env steps, {res.updates:,} updates, {fin['seconds']:.0f} s, "
+          f"test MSE per pixel {fin['test_mse']:.4f} -> {PRETRAINED[name]}")
+
+
+if __name__ == "__main__":
+    for n in sys.argv[1:] or list(RECIPES):
+        make(n)
