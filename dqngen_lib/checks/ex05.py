@@ -118,7 +118,7 @@ def check_dqn_loss(fn) -> None:
     y = dqn_targets(target, batch.rewards, batch.next_obs, batch.terminated, GAMMA, online_net=online)
     if abs(float(got.detach()) - float(F.mse_loss(q, y))) < 1e-6:
         raise CheckError(f"dqn_loss: got the mean squared error {float(got.detach()):.4f}; expected the Huber loss "
-                         f"(F.smooth_l1_loss) {float(expected):.4f}, which keeps large TD errors from exploding")
+                         f"(F.smooth_l1_loss) {float(expected.detach()):.4f}, which keeps large TD errors from exploding")
     q_wrong = online(batch.obs).max(1).values.detach()
     if abs(float(got.detach()) - float(F.smooth_l1_loss(q_wrong, y))) < 1e-6:
         raise CheckError("dqn_loss: you used max_a Q(s, a); expected Q(s, a) of the action actually taken "
