@@ -1,0 +1,197 @@
+"""dqngen_lib.generate: the rewards of the generate task, sampling, evaluation and the CLI (lesson 07)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from dqngen_lib import generate as G
+from dqngen_lib.cli import main
+from dqngen_lib.data import load_digits
+from dqngen_lib.train import TrainConfig, make_env, make_qnet_for
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return TrainConfig(task="generate", device="cpu", horizon=6, num_envs=8)
+
+
+@pytest.fixture(scope="module")
+def model(cfg):
+    return G.style_model_for(cfg)
+
+
+def test_env_of_the_generate_task(cfg):
+    env = make_env(cfg, 4, "train", "cpu", seed=0)
+    assert env.latent_dim == G.DEFAULT_LATENT_DIM
+    assert env.obs_shape == (1 + 10 + G.DEFAULT_LATENT_DIM + 1, 8, 8)
+    assert isinstance(env.potential, G.StylePotential)
+    env2 = make_env(cfg.replace(task_options={"reward": "classifier"}), 4, "train", "cpu", seed=0)
+    assert isinstance(env2.potential, G.ClassifierPotential) and env2.latent_dim == 0
+    env3 = make_env(cfg.replace(latent_dim=3), 4, "train", "cpu", seed=0)
+    assert env3.latent_dim == 3 and env3.potential.model.latent_dim == 3
+
+
+@pytest.mark.parametrize("opts, match", [({"rewrd": "style"}, "unknown generate task option"),
+                                         ({"reward": "gan"}, "unknown reward 'gan'"),
+                                         ({"alpha": -1}, "alpha must be a number >= 0"),
+                                         ({"beta": "x"}, "beta must be a number >= 0")])
+def test_bad_task_options_are_refused(cfg, opts, match):
+    with pytest.raises(ValueError, match=match):
+        make_env(cfg.replace(task_options=opts), 2, "train", "cpu")
+
+
+def test_sketches_follow_the_class_statistics(model):
+    d = load_digits(None)   # the reward is built from the grey training digits
+    x = d.x_train.reshape(len(d.x_train), -1).astype(np.float64)
+    for c in (0, 7):
+        a = x[d.y_train == c]
+        np.testing.assert_allclose(model.means[c].numpy(), a.mean(0), atol=1e-5)
+        v = model.comps[c].double().numpy()
+        gram = v @ v.T
+        np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0, atol=1e-5)      # orthogonal
+        sigma = np.sqrt(np.diag(gram))
+        proj = (a - a.mean(0)) @ (v / sigma[:, None]).T                                 # scores along them
+        np.testing.assert_allclose(proj.std(0, ddof=1), sigma, rtol=1e-4)              # scaled by the std dev
+        assert np.all(np.diff(sigma) <= 1e-9)                                          # largest first
+    # z = 0 is the class mean (rounded to the inks); different latents give different sketches
+    labels = torch.tensor([3, 3, 3])
+    z = torch.tensor([[0.0] * 8, [1.0] + [0.0] * 7, [-1.0] * 8])
+    s = model.sketch(labels, z)
+    assert s.shape == (3, 8, 8) and float(s.min()) >= 0 and float(s.max()) <= 1
+    assert model.ink_levels == 3 and set(np.unique(s.numpy()).tolist()) <= {0.0, 0.5, 1.0}   # paintable
+    np.testing.assert_allclose(s[0].flatten().numpy(), torch.round(model.means[3] * 2).numpy() / 2, atol=1e-6)
+    assert float((s[1] - s[0]).abs().sum()) > 1.0 and float((s[2] - s[1]).abs().sum()) > 1.0
+
+
+def test_classifier_potential_is_the_log_probability(model):
+    from sklearn.linear_model import LogisticRegression
+
+    d = load_digits(None)   # the reward is built from the grey training digits
+    clf = LogisticRegression(max_iter=2000).fit(d.x_train.reshape(len(d.x_train), -1).astype(np.float64), d.y_train)
+    x = torch.as_tensor(d.x_test[:20])
+    y = torch.as_tensor(d.y_test[:20])
+    got = G.ClassifierPotential(model)(x, y, torch.zeros(20, 0))
+    want = clf.predict_log_proba(d.x_test[:20].reshape(20, -1))[np.arange(20), d.y_test[:20]]
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-3)
+
+
+def test_style_potential_is_best_at_its_own_sketch(model):
+    pot = G.StylePotential(model, alpha=1.0, beta=0.0)
+    labels = torch.tensor([2, 2])
+    z = torch.tensor([[0.9, -0.5, 0.3, 0.0, 0.2, -0.8, 0.1, 0.4], [-0.9, 0.6, -0.2, 0.5, -0.1, 0.7, 0.0, -0.4]])
+    s = model.sketch(labels, z)
+    blank = torch.zeros_like(s)
+    np.testing.assert_allclose(pot(blank, labels, z).numpy(), [-1.0, -1.0], atol=1e-6)
+    np.testing.assert_allclose(pot(s, labels, z).numpy(), [0.0, 0.0], atol=1e-6)
+    swapped = pot(s.flip(0), labels, z)                     # each latent's potential of the other sketch
+    assert bool((swapped < -0.05).all())
+    both = G.StylePotential(model, alpha=1.0, beta=0.5)(s, labels, z)
+    np.testing.assert_allclose(both.numpy(), 0.5 * model.log_prob(s, labels).numpy(), atol=1e-6)
+
+
+def test_episode_rewards_telescope(cfg):
+    env = make_env(cfg.replace(horizon=10), 5, "train", "cpu", seed=3)
+    env.reset(seed=3)
+    phi0 = env.potential(env.canvas, env.label, env.latent)
+    total = torch.zeros(5)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        _, r, *_ = env.step(torch.randint(env.num_actions, (5,), generator=gen))
+        total += r
+    phi = env.potential(env.canvas, env.label, env.latent)
+    np.testing.assert_allclose(total.numpy(), (phi - phi0).numpy(), atol=1e-5)
+
+
+def _untrained(cfg):
+    torch.manual_seed(0)
+    env = make_env(cfg, 1, "train", "cpu")
+    return make_qnet_for(cfg, env.obs_shape, env.num_actions)
+
+
+def test_sample_is_reproducible_and_class_ordered(cfg):
+    q = _untrained(cfg)
+    a = G.sample(q, cfg, per_class=3, seed=5)
+    b = G.sample(q, cfg, per_class=3, seed=5)
+    c = G.sample(q, cfg, per_class=3, seed=6)
+    assert a["images"].shape == (30, 8, 8) and a["images"].dtype == np.float32
+    assert a["labels"].tolist() == [k for k in range(10) for _ in range(3)]
+    assert a["latent"].shape == (30, G.DEFAULT_LATENT_DIM)
+    assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["latent"], b["latent"])
+    assert not np.array_equal(a["latent"], c["latent"])
+    assert set(np.unique(a["images"]).tolist()) <= {0.0, 0.5, 1.0}
+    # batches give the same labels layout
+    d = G.sample(q, cfg, per_class=3, seed=5, batch=7)
+    assert d["labels"].tolist() == a["labels"].tolist()
+    with pytest.raises(ValueError, match="per_class"):
+        G.sample(q, cfg, per_class=0)
+    with pytest.raises(ValueError, match="task 'generate'"):
+        G.sample(q, cfg.replace(task="reconstruct"))
+
+
+def test_boltzmann_sampling(cfg):
+    q = _untrained(cfg)
+    greedy = G.sample(q, cfg, per_class=2, seed=1)
+    hot = G.sample(q, cfg, per_class=2, seed=1, temperature=1.0)
+    hot2 = G.sample(q, cfg, per_class=2, seed=1, temperature=1.0)
+    assert np.array_equal(hot["images"], hot2["images"])
+    assert not np.array_equal(hot["images"], greedy["images"])
+    with pytest.raises(ValueError, match="temperature"):
+        G.sample(q, cfg, per_class=2, temperature=-1.0)
+
+
+def test_paint_records_frames_and_animation_saves(cfg, tmp_path):
+    import matplotlib
+
+    matplotlib.use("agg")
+    q = _untrained(cfg)
+    env = make_env(cfg, 3, "train", "cpu", seed=0)
+    ep = G.paint(q, env, torch.tensor([1, 2, 3]), seed=0, record=True)
+    assert ep["frames"].shape == (cfg.horizon + 1, 3, 8, 8)
+    assert np.array_equal(ep["frames"][-1], ep["images"]) and not ep["frames"][0].any()
+    path = tmp_path / "paint.gif"
+    anim = G.paint_animation(q, cfg, labels=[0, 1], seed=0, path=str(path))
+    assert path.exists() and path.stat().st_size > 0
+    assert len(list(anim.new_frame_seq())) == cfg.horizon + 1
+    with pytest.raises(ValueError, match="labels"):
+        G.paint_animation(q, cfg, labels=[10])
+
+
+def test_cli_train_sample_evaluate(tmp_path, capsys):
+    out = tmp_path / "gen"
+    rc = main(["train", "--task", "generate", "--steps", "256", "--seed", "1", "--out", str(out), "--no-progress",
+               "--num-envs", "16", "--learning-starts", "64", "--batch-size", "32", "--horizon", "6",
+               "--channels", "8", "--latent-dim", "4"])
+    assert rc == 0
+    capsys.readouterr()
+    files = []
+    for name in ("a.npz", "b.npz"):
+        assert main(["sample", "--checkpoint", str(out), "--per-class", "4", "--seed", "0",
+                     "--out", str(tmp_path / name)]) == 0
+        files.append(np.load(tmp_path / name))
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["images"] == 40
+    a, b = files
+    assert a["images"].shape == (40, 8, 8) and a["labels"].shape == (40,)
+    assert 0.0 <= a["images"].min() and a["images"].max() <= 1.0
+    assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["labels"], b["labels"])
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()      # the same file
+    assert a["images"].dtype == np.float32 and a["labels"].tolist() == [k for k in range(10) for _ in range(4)]
+    assert main(["sample", "--checkpoint", str(out), "--per-class", "4", "--seed", "1",
+                 "--out", str(tmp_path / "c.npz")]) == 0
+    assert not np.array_equal(np.load(tmp_path / "c.npz")["latent"], a["latent"])     # another seed, other latents
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out)]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    for k in ("judge_lr", "judge_knn", "within_class_l2", "distinct", "nearest_train_l2", "frechet", "real",
+              "targets_met"):
+        assert k in ev
+    assert ev["num_images"] == 1000 and 0.9 < ev["real"]["judge_knn"] <= 1.0
+
+
+def test_cli_sample_errors(tmp_path, capsys):
+    assert main(["sample", "--checkpoint", str(tmp_path / "nope"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.txt")]) == 2
+    assert ".npz" in capsys.readouterr().err
