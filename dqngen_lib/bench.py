@@ -147,7 +147,12 @@ def _cmd_train(args) -> int:
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         train_main = mod.main
-    return int(train_main([]) or 0)
+    argv = []
+    for flag in ("seconds", "seed", "agents", "json"):
+        value = getattr(args, "train_" + flag, None)
+        if value is not None:
+            argv += [f"--{flag}", str(value)]
+    return int(train_main(argv) or 0)
 
 
 def _cmd_all(args) -> int:
@@ -171,4 +176,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pe.add_argument("--json", default=None, help="also write the rows to this JSON file")
     pe.set_defaults(func=_cmd_env)
     pt = bs.add_parser("train", help="our trainer vs Stable-Baselines3 DQN and the seed-style agent")
+    pt.add_argument("--seconds", dest="train_seconds", type=float, default=None,
+                    help="wall-clock budget of every agent (default 60)")
+    pt.add_argument("--seed", dest="train_seed", type=int, default=None)
+    pt.add_argument("--agents", dest="train_agents", default=None,
+                    help="comma-separated subset of ours-conv, ours-mlp, sb3-conv, sb3-mlp, seed")
+    pt.add_argument("--json", dest="train_json", default=None, help="also write the rows to this JSON file")
     pt.set_defaults(func=_cmd_train)

@@ -48,3 +48,14 @@ def test_bench_env_cli(capsys, tmp_path):
     text = capsys.readouterr().out
     assert "| cpu | pen | 4 |" in text and "machine:" in text
     assert len(json.loads(out.read_text())["rows"]) == 4
+
+
+def test_bench_train_cli_passes_its_options(capsys, tmp_path):
+    out = tmp_path / "train.json"
+    assert main(["bench", "train", "--seconds", "0.3", "--agents", "ours-conv", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Training for 0.3 s each" in text and "| ours | conv" in text
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["agent"] for r in rows] == ["ours"] and rows[0]["env_steps"] > 0
+    assert main(["bench", "train", "--seconds", "0.1", "--agents", "nope"]) == 2
+    assert "unknown agent 'nope'" in capsys.readouterr().err
