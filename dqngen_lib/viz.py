@@ -265,6 +265,7 @@ def plot_learning_curves(metrics, x: str = "env_steps", smooth: int = 1, label: 
     Returns the figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
 
     if x not in ("env_steps", "seconds"):
         raise ValueError(f"x must be 'env_steps' or 'seconds', got {x!r}")
@@ -305,9 +306,17 @@ def plot_learning_curves(metrics, x: str = "env_steps", smooth: int = 1, label: 
         axes[2].set_title("held-out test MSE", fontsize=10)
         if reference is not None:
             axes[2].axhline(reference, color="gray", ls="--", lw=1, label=f"perfect painter {reference:g}")
+    if has_eval:                                    # plain numbers; minor ticks labelled on a narrow range only
+        lo, hi = axes[2].get_ylim()
+        axes[2].yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        axes[2].yaxis.set_minor_formatter(FormatStrFormatter("%.3g") if hi < 4 * lo else
+                                          FuncFormatter(lambda v, _: f"{v:.3g}" if f"{v:.0e}"[0] in "25" else ""))
     for a in axes:
         a.set_xlabel(xlabel)
         a.grid(alpha=0.3)
+        a.xaxis.set_major_locator(MaxNLocator(4))
+        if x == "env_steps":
+            a.ticklabel_format(axis="x", style="sci", scilimits=(0, 4))
     if len(runs) > 1 or label is not None or (has_eval and reference is not None):
         axes[-1].legend(fontsize=8)
     if title:

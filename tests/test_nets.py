@@ -134,7 +134,8 @@ def test_nets_and_action_selection_on_the_gpu():
 
 def test_epsilon_greedy_draws_like_the_agent():
     """nets.epsilon_greedy on Q-values and agent.epsilon_greedy on a network pick the same actions."""
-    agent = pytest.importorskip("dqngen_lib.agent")
+    from dqngen_lib import agent
+
     torch.manual_seed(0)
     net = make_qnet("conv", (3, 8, 8), 128, channels=8)
     obs = torch.rand(64, 3, 8, 8)

@@ -58,13 +58,6 @@ def test_make_env_uses_the_split():
         make_env(cfg, 4, "valid")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("dqngen_lib.generate") is not None,
-                    reason="lesson 07's generate module exists; its own tests cover the generate task")
-def test_generate_task_needs_the_generate_module():
-    with pytest.raises(ValueError, match="generate"):
-        make_env(TrainConfig(task="generate"), 2)
-
-
 # -- the loop -------------------------------------------------------------------------------------
 
 def test_training_is_deterministic_on_cpu():
