@@ -223,6 +223,13 @@ def test_benchmark_against_sb3_runs():
     assert [r["agent"] for r in rows] == ["ours", "Stable-Baselines3 DQN", "seed-style agent"]
     assert all(r["env_steps"] > 0 and 0.0 <= r["test_mse"] <= 1.0 for r in rows)
     assert rows[0]["params"] == rows[1]["params"]          # SB3 gets exactly our Q-network
-    assert "time_to_sb3" in rows[0] and rows[0]["curve"]
+    assert "time_to_sb3" in rows[0] and rows[0]["curve"] and rows[1]["curve"]
+    for r in rows[:2]:                                     # curves: (training seconds, env steps, test MSE)
+        seconds = [c[0] for c in r["curve"]]
+        assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(r["seconds"])
+        assert r["curve"][-1][2] == pytest.approx(r["test_mse"])
+        assert "time_to_bar" in r
+    assert bench.time_to_reach([(1.0, 10, 0.5), (2.0, 20, 0.01)], 0.014) == 2.0
+    assert bench.time_to_reach([(1.0, 10, 0.5)], 0.014) is None
     table = bench.format_table(rows)
-    assert table.count("\n") == 4 and "Stable-Baselines3" in table
+    assert table.count("\n") == 4 and "Stable-Baselines3" in table and "not measured" in table
