@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections import deque
 
 import numpy as np
 import torch

@@ -363,8 +363,7 @@ class Trainer:
         """One gradient update from a replay minibatch, then the target network update."""
         c = self.cfg
         batch = self.buffer.sample(c.batch_size, self.replay_gen)
-        tnet = self.target_net if self.target_net is not None else None
-        loss = dqn_loss(self.net, batch, tnet, c.gamma, double=c.double, loss=c.loss)
+        loss = dqn_loss(self.net, batch, self.target_net, c.gamma, double=c.double, loss=c.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if c.max_grad_norm > 0:
@@ -472,12 +471,13 @@ class Trainer:
             getattr(b, k)[:n] = sb[k].to(dev)
         b.pos, b.size = int(sb["pos"]), n
 
-    def save(self, out_dir: str, metrics: dict | None = None) -> None:
-        """Write the checkpoint and the resume state into ``out_dir``."""
+    def save(self, out_dir: str, metrics: dict | None = None, resume_state: bool = True) -> None:
+        """Write the checkpoint and (unless ``resume_state=False``) the resume state into ``out_dir``."""
         extra = {"env_steps": self.env_steps, "updates": self.updates, "elapsed": self.elapsed,
                  "metrics": metrics if metrics is not None else self.metrics}
         save_checkpoint(out_dir, self.cfg, self.qnet, self.optimizer, rng_state=self.rng_state(), extra=extra)
-        _atomic_save(self.trainer_state(), os.path.join(out_dir, TRAINER_FILE))
+        if resume_state:
+            _atomic_save(self.trainer_state(), os.path.join(out_dir, TRAINER_FILE))
 
     def restore(self, ckpt_dir: str) -> None:
         """Continue from a folder written by ``save`` (exactly: same weights as an uninterrupted run on CPU)."""
@@ -699,8 +699,8 @@ def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = No
         ev = evaluate_reconstruction(trainer.qnet, c, "test", trainer.device)
         final.update({k: ev[k] for k in ("test_mse", "mean_return", "blank_mse")})
     metrics["final"] = final
-    if out is not None:
-        trainer.save(out, metrics=metrics)
+    if out is not None:     # the resume state written above is unchanged: only the checkpoint gains "final"
+        trainer.save(out, metrics=metrics, resume_state=False)
         with open(os.path.join(out, "metrics.json"), "w") as f:
             json.dump(_nan_to_none(metrics), f, indent=1)
         with open(os.path.join(out, "config.json"), "w") as f:

@@ -132,7 +132,6 @@ def plot_pen_q(q, window: int = 2, ink_levels: int = 3, canvas=None, pen=None, t
     first, with an arrow for ``action`` (red: pen down, blue dashed: pen up). ``action`` defaults
     to the greedy one (``action=False``: none). Returns the matplotlib figure.
     """
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     from .envs import pen_moves
@@ -1030,13 +1029,9 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
     ``annotate`` writes the values in the cells (default: when ``size <= 4``). ``ax`` may pass a
     sequence of axes, one per panel. Returns the matplotlib figure.
     """
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    def _np(x):
-        return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-
-    q = np.asarray(_np(q), dtype=np.float64)
+    q = np.asarray(_to_np(q), dtype=np.float64)
     levels = ink_levels - 1
     if q.ndim != 1 or q.shape[0] != levels * size * size:
         raise ValueError(f"expected {levels * size * size} Q-values ((ink_levels - 1) * size**2) for one state, "
@@ -1046,20 +1041,16 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
         action = int(q.argmax())
     if action is not False and not 0 <= int(action) < q.shape[0]:
         raise ValueError(f"action must lie in [0, {q.shape[0]}), got {action!r}")
-    images = [("canvas", canvas), ("target", target)]
-    images = [(name, np.asarray(_np(im), dtype=np.float32)) for name, im in images if im is not None]
+    images = [(name, im) for name, im in (("canvas", canvas), ("target", target)) if im is not None]
     n_panels = len(images) + levels
     fig, axes = _panel_row(ax, n_panels, "canvas/target panels plus one per ink level")
     for a, (name, im) in zip(axes, images):
-        a.imshow(im, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        a.set_title(name, fontsize=9)
-        a.set_xticks([])
-        a.set_yticks([])
+        _image_panel(a, im, name)
     lo = float(maps.min()) if vmin is None else vmin
     hi = float(maps.max()) if vmax is None else vmax
     annotate = size <= 4 if annotate is None else annotate
     ink = np.linspace(0.0, 1.0, ink_levels)
-    painted = None if canvas is None else _np(canvas) > 0
+    painted = None if canvas is None else _to_np(canvas) > 0
     img = None
     for k in range(levels):
         a = axes[len(images) + k]

@@ -1,6 +1,5 @@
 """dqngen_lib.generate: the rewards of the generate task, sampling, evaluation and the CLI (lesson 07)."""
 import json
-import os
 
 import numpy as np
 import pytest
