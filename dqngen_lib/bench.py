@@ -1,40 +1,37 @@
 """Benchmarks behind ``dqngen bench`` (speed targets live here, never in tests).
 
-``dqngen bench env``: steps/s of the batched ``VecCanvasEnv`` at several batch sizes against a
-plain loop over the gymnasium ``CanvasEnv``, both action modes, measured side by side in one run
-and reported as ratios. ``dqngen bench train``: the trainer against Stable-Baselines3 and the
-seed-style agent (``benchmarks/train_vs_sb3.py``). ``dqngen bench`` runs both.
+``bench_env``: steps/s of the batched ``VecCanvasEnv`` at several batch sizes against a plain
+loop over the gymnasium ``CanvasEnv``, both action modes, measured side by side in one run and
+reported as ratios. ``bench_train``: our trainer against Stable-Baselines3 ``DQN`` (with exactly
+our Q-network, or the seed's MLP) and the seed-style agent, the same wall-clock budget each, one
+after the other in one process, quality measured on the held-out digits with evaluations off the
+clock. The command line (``dqngen bench env | train``) lives in ``cli``.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import time
 
 import numpy as np
 import torch
 
+from .budget import Clock, Event, run_budget
+from .config import TrainConfig, dataset, make_qnet
 from .envs import CanvasEnv, VecCanvasEnv
-from .utils import describe_device
+from .nets import count_params
+from .rollout import evaluate_reconstruction
+from .seed_agent import run_seed_agent
+from .train import Trainer
+from .utils import describe_device, machine_info
 
-__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_table", "machine_name"]
+__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_table", "machine_name", "bench_train",
+           "run_ours", "run_sb3", "run_seed", "time_to_reach", "format_train_table", "BAR"]
 
 
 def machine_name() -> str:
     """A short description of the machine the numbers come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import os
-
-    return f"{os.cpu_count()} cores, {cpu}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    m = machine_info()
+    return f"{m['cores']} cores, {m['cpu']}; torch {m['torch']}, {m['torch_threads']} threads" + (
+        f"; {m['gpu']}" if m["gpu"] else "")
 
 
 def gym_steps_per_s(mode: str, seconds: float, seed: int = 0) -> float:
@@ -122,64 +119,199 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _cmd_env(args) -> int:
-    sizes = tuple(int(s) for s in args.sizes.split(","))
-    rows = bench_env(sizes=sizes, seconds=args.seconds)
-    print(f"Environment steps/s, machine: {machine_name()}")
-    print(format_table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine_name(), "rows": rows}, f, indent=2)
-    return 0
+# ---------------------------------------------------------------------------------------------
+# Our trainer against Stable-Baselines3 and the seed-style agent
+# ---------------------------------------------------------------------------------------------
+
+def run_ours(cfg: TrainConfig, seconds: float, first_eval: float = 0.5, growth: float = 1.3) -> dict:
+    """Train with ``Trainer`` for ``seconds`` of training time, evaluating at geometric times.
+
+    Evaluations (all test digits) pause the clock; returns the run's curve of (seconds, env steps,
+    test MSE), its last point at the end of the budget.
+    """
+    tr = Trainer(cfg)
+    clock = Clock()
+    curve = []
+
+    def evaluate():
+        curve.append((clock.elapsed(), tr.env_steps, evaluate_reconstruction(tr.qnet, cfg)["test_mse"]))
+
+    done = run_budget(tr.run_steps, lambda: tr.env_steps, seconds=seconds, unit=cfg.num_envs, max_chunk=16,
+                      events=[Event(evaluate, seconds=first_eval, growth=growth, pause=True)], clock=clock,
+                      sync=tr.stats)  # stats() reads the device accumulators: waits for the chunk to finish
+    train_time = done["seconds"]
+    ev = evaluate_reconstruction(tr.qnet, cfg)
+    curve.append((train_time, tr.env_steps, ev["test_mse"]))
+    return {"agent": "ours", "network": f"{cfg.qnet}", "params": count_params(tr.qnet), "num_envs": cfg.num_envs,
+            "seconds": train_time, "env_steps": tr.env_steps, "updates": tr.updates,
+            "test_mse": ev["test_mse"], "curve": curve}
 
 
-def _cmd_train(args) -> int:
-    try:
-        from benchmarks.train_vs_sb3 import main as train_main
-    except ImportError:
-        import importlib.util
-        import pathlib
+def _sb3_qnet_to_qmap(model):
+    """Make SB3's Q-network exactly our Q-network: our net as the features extractor, identity head."""
+    from torch import nn
 
-        path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "train_vs_sb3.py"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: the training benchmark lives in the course repository")
-        spec = importlib.util.spec_from_file_location("train_vs_sb3", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        train_main = mod.main
-    argv = []
-    for flag in ("seconds", "seed", "agents", "json"):
-        value = getattr(args, "train_" + flag, None)
-        if value is not None:
-            argv += [f"--{flag}", str(value)]
-    return int(train_main(argv) or 0)
+    for q in (model.policy.q_net, model.policy.q_net_target):
+        q.q_net = nn.Identity()
+    model.policy.q_net_target.load_state_dict(model.policy.q_net.state_dict())
 
 
-def _cmd_all(args) -> int:
-    code = _cmd_env(args)
-    if not args.env_only:
-        code = code or _cmd_train(args)
-    return code
+def run_sb3(cfg: TrainConfig, seconds: float, network: str = "conv", first_eval: float = 0.5,
+            growth: float = 1.3) -> dict:
+    """Stable-Baselines3 DQN on ``dqngen/Canvas-v0`` for ``seconds`` of training time.
+
+    Evaluated at the same geometric times as ``run_ours`` (evaluations pause the clock).
+    """
+    import gymnasium as gym
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    images, labels = dataset(cfg).split("train")
+    env = gym.make("dqngen/Canvas-v0", mode=cfg.mode, size=cfg.size, horizon=cfg.horizon, ink_levels=cfg.ink_levels,
+                   pen_window=cfg.pen_window, images=images, labels=labels)
+    obs_shape, num_actions = env.observation_space.shape, int(env.action_space.n)
+    net_cfg = cfg.replace(qnet=network)
+
+    class OurQNet(BaseFeaturesExtractor):
+        """Our Q-network as SB3's features extractor (its output are the Q-values)."""
+
+        def __init__(self, observation_space):
+            super().__init__(observation_space, features_dim=num_actions)
+            self.net = make_qnet(net_cfg, obs_shape, num_actions)
+
+        def forward(self, obs):
+            return self.net(obs)
+
+    total = 10**8  # SB3 needs a total; the callback stops on the clock
+    kw = dict(learning_rate=cfg.lr, buffer_size=cfg.buffer_size, learning_starts=1000, batch_size=64,
+              gamma=cfg.gamma, train_freq=4, gradient_steps=1, target_update_interval=1000,
+              exploration_fraction=cfg.eps_decay_steps / total, exploration_initial_eps=cfg.eps_start,
+              exploration_final_eps=cfg.eps_end, seed=cfg.seed, device="cpu", verbose=0)
+    if network == "conv":
+        policy_kwargs = dict(features_extractor_class=OurQNet, net_arch=[])
+    else:
+        policy_kwargs = dict(net_arch=[cfg.hidden, cfg.hidden])
+    model = DQN("MlpPolicy", env, policy_kwargs=policy_kwargs, **kw)
+    if network == "conv":
+        _sb3_qnet_to_qmap(model)
+
+    class Clock(BaseCallback):
+        """Stops SB3 after ``seconds`` of training; evaluates at geometric times, off the clock."""
+
+        def __init__(self):
+            super().__init__()
+            self.t0, self.paused, self.next_eval, self.curve = None, 0.0, first_eval, []
+
+        def elapsed(self):
+            return time.perf_counter() - self.t0 - self.paused
+
+        def _on_training_start(self):
+            self.t0 = time.perf_counter()
+
+        def _on_step(self):
+            t = self.elapsed()
+            if t >= self.next_eval:
+                e0 = time.perf_counter()
+                self.curve.append((t, int(self.model.num_timesteps),
+                                   evaluate_reconstruction(self.model.policy.q_net, cfg)["test_mse"]))
+                self.paused += time.perf_counter() - e0
+                self.next_eval = max(self.next_eval * growth, t + 0.1)
+            return t < seconds
+
+    clock = Clock()
+    model.learn(total_timesteps=total, callback=clock)
+    elapsed = clock.elapsed()
+    qnet = model.policy.q_net
+    ev = evaluate_reconstruction(qnet, cfg)
+    clock.curve.append((elapsed, int(model.num_timesteps), ev["test_mse"]))
+    return {"agent": "Stable-Baselines3 DQN", "network": network, "params": count_params(qnet), "num_envs": 1,
+            "seconds": elapsed, "env_steps": int(model.num_timesteps), "updates": int(model._n_updates),
+            "test_mse": ev["test_mse"], "curve": clock.curve}
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks: environment steps/s, trainer vs Stable-Baselines3")
-    p.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement (default 1)")
-    p.add_argument("--sizes", default="1,64,1024,8192", help="batch sizes N for the env benchmark")
-    p.add_argument("--json", default=None, help="also write the env rows to this JSON file")
-    p.add_argument("--env-only", action="store_true", help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_all)
-    bs = p.add_subparsers(dest="what", metavar="WHAT")
-    pe = bs.add_parser("env", help="VecCanvasEnv vs the gymnasium loop, both modes")
-    pe.add_argument("--seconds", type=float, default=1.0, help="seconds per measurement (default 1)")
-    pe.add_argument("--sizes", default="1,64,1024,8192", help="batch sizes N")
-    pe.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    pe.set_defaults(func=_cmd_env)
-    pt = bs.add_parser("train", help="our trainer vs Stable-Baselines3 DQN and the seed-style agent")
-    pt.add_argument("--seconds", dest="train_seconds", type=float, default=None,
-                    help="wall-clock budget of every agent (default 60)")
-    pt.add_argument("--seed", dest="train_seed", type=int, default=None)
-    pt.add_argument("--agents", dest="train_agents", default=None,
-                    help="comma-separated subset of ours-conv, ours-mlp, sb3-conv, sb3-mlp, seed")
-    pt.add_argument("--json", dest="train_json", default=None, help="also write the rows to this JSON file")
-    pt.set_defaults(func=_cmd_train)
+def run_seed(cfg: TrainConfig, seconds: float) -> dict:
+    """The seed-style agent (one env, deque replay, MLP, its target sync rule) for ``seconds``."""
+    r = run_seed_agent(cfg, seconds=seconds)
+    return {"agent": "seed-style agent", "network": "mlp", "params": count_params(r["agent"].qnet), "num_envs": 1,
+            "seconds": r["seconds"], "env_steps": r["env_steps"], "updates": r["updates"],
+            "test_mse": r["test_mse"], "curve": [],
+            "target_syncs": r["syncs"]}
+
+
+BAR = 0.014
+"""The course's quality bar for pixel-mode reconstruction: held-out test MSE per pixel (lesson 05)."""
+
+
+def time_to_reach(curve, quality: float) -> float | None:
+    """Training seconds at the first evaluation with test MSE <= ``quality`` (None if never)."""
+    for seconds, _, mse in curve:
+        if mse <= quality:
+            return seconds
+    return None
+
+
+def bench_train(seconds: float = 60.0, seed: int = 0, agents=("ours-conv", "ours-mlp", "sb3-conv", "sb3-mlp", "seed"),
+        cfg: TrainConfig | None = None, log=None) -> list[dict]:
+    """Run the agents for ``seconds`` each (pixel mode, CPU); one row per agent.
+
+    Rows of our trainer gain ``time_to_sb3_<network>`` (the training seconds it needed to reach
+    the final test MSE of SB3 with the same network) and ``speedup_vs_sb3`` (SB3's seconds over
+    that time). Rows with an evaluation curve (ours and SB3) gain ``time_to_bar``: the training
+    seconds to the course's bar ``BAR`` (None if not reached); ours gain ``speedup_to_bar_vs_sb3``.
+    """
+    base = (cfg or TrainConfig()).replace(device="cpu", seed=seed)
+    # warm-up: the first optimizer step of a process loads part of torch; no agent should pay for it
+    Trainer(base.replace(learning_starts=0, num_envs=8, batch_size=8)).run_steps(2)
+    rows = []
+    for name in agents:
+        if log:
+            log(f"running {name} for {seconds:g} s ...")
+        if name.startswith("ours-"):
+            row = run_ours(base.replace(qnet=name.split("-")[1]), seconds)
+        elif name.startswith("sb3-"):
+            row = run_sb3(base, seconds, network=name.split("-")[1])
+        elif name == "seed":
+            row = run_seed(base, seconds)
+        else:
+            raise ValueError(f"unknown agent {name!r}; expected ours-conv, ours-mlp, sb3-conv, sb3-mlp or seed")
+        if log:
+            log(f"  {row['env_steps']} env steps, {row['updates']} updates, test MSE {row['test_mse']:.4f}")
+        rows.append(row)
+    for r in rows:
+        r["time_to_bar"] = time_to_reach(r["curve"], BAR) if r["curve"] else None
+    for ours in (r for r in rows if r["agent"] == "ours"):
+        for sb3 in (r for r in rows if r["agent"].startswith("Stable")):
+            t = time_to_reach(ours["curve"], sb3["test_mse"])
+            ours[f"time_to_sb3_{sb3['network']}"] = t
+            if sb3["network"] == ours["network"]:
+                ours["sb3_test_mse"] = sb3["test_mse"]
+                ours["time_to_sb3"] = t
+                ours["speedup_vs_sb3"] = None if t is None else sb3["seconds"] / t
+                a, b = ours["time_to_bar"], sb3["time_to_bar"]
+                ours["speedup_to_bar_vs_sb3"] = None if a is None or b is None else b / a
+    return rows
+
+
+def _fmt_t(t) -> str:
+    return "not reached" if t is None else f"{t:.2f} s"
+
+
+def format_train_table(rows: list[dict]) -> str:
+    """Markdown table of ``bench_train`` rows."""
+    lines = ["| agent | Q-network (params) | canvases | env steps | updates | steps/s | test MSE | "
+             "time to SB3's final MSE (same net) | speed-up vs SB3 | time to MSE 0.014 | speed-up to 0.014 vs SB3 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def ratio(v):
+        return "-" if v is None else f"{v:.1f}x"
+
+    for r in rows:
+        ours = r["agent"] == "ours"
+        ttq = _fmt_t(r.get("time_to_sb3")) if ours else "-"
+        bar = _fmt_t(r.get("time_to_bar")) if r.get("curve") else "not measured"
+        lines.append(f"| {r['agent']} | {r['network']} ({r['params'] / 1e3:.0f}k) | {r['num_envs']} | "
+                     f"{r['env_steps']:,} | {r['updates']:,} | {r['env_steps'] / r['seconds']:,.0f} | "
+                     f"{r['test_mse']:.4f} | {ttq} | {ratio(r.get('speedup_vs_sb3')) if ours else '-'} | "
+                     f"{bar} | {ratio(r.get('speedup_to_bar_vs_sb3')) if ours else '-'} |")
+    return "\n".join(lines)

@@ -1,31 +1,107 @@
 """The ``dqngen`` command line (also ``python -m dqngen_lib``).
 
-Subcommands live next to the code they drive: a module listed in ``COMMAND_MODULES`` that
-defines ``add_commands(subparsers)`` registers its own subcommands, each with a ``func``
-default taking the parsed ``args`` and returning an exit code.
+Every subcommand is wired here, from the fixed table ``COMMANDS``: ``info``, ``train``,
+``evaluate``, ``reconstruct``, ``sample`` and ``bench``. Each takes its options from argparse, calls
+the library, and returns an exit code; a bad value is reported as one line naming it (exit 2).
+``train`` starts from the preset of the lesson of its task and mode (``TrainConfig.preset``), so a
+README command trains the same agent as its lesson.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
+import dataclasses
 import json
+import math
+import os
 import platform
 import sys
 
+import numpy as np
+
 from . import __version__
+from .bench import bench_env, bench_train, format_table, format_train_table, machine_name
+from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint
+from .config import TrainConfig
+from .data import load_digits
+from .generate import evaluate_generation, sample
+from .metrics import num_distinct
+from .rollout import evaluate_reconstruction, reconstruct, reference_mse
+from .train import train
+from .utils import atomic_write_json, check_writable, describe_device, get_device, nan_to_none, save_npz
+from .viz import plot_learning_curves
 
-# Modules that add subcommands (in this order); each defines add_commands(subparsers).
-COMMAND_MODULES = ("bench", "train", "generate", "viz")
+__all__ = ["main", "build_parser", "COMMANDS", "evaluate_checkpoint"]
 
+
+# ---------------------------------------------------------------------------------------------
+# Argument types: every bad value named
+# ---------------------------------------------------------------------------------------------
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {s!r}")
+    return v
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _int_list(s: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(p) for p in s.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {s!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {s!r}")
+    return values
+
+
+def _parse_bool(s: str) -> bool:
+    v = s.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+
+
+def _npz_out(path: str, force: bool) -> str:
+    """An output ``.npz`` path that is safe to write (``ValueError`` naming what is wrong)."""
+    if not path.endswith(".npz"):
+        raise ValueError(f"--out must name a .npz file, got {path!r}")
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise ValueError(f"--out {path!r} is a folder; give a .npz file name")
+    if os.path.exists(full) and not force:
+        raise ValueError(f"--out {path!r} exists; add --force to overwrite it or choose another name")
+    check_writable(path)
+    return path
+
+
+def _device(s: str) -> str:
+    get_device(s)  # validates: a clear message for 'meta', 'gpu', 'cuda' without a GPU ...
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# dqngen info
+# ---------------------------------------------------------------------------------------------
 
 def _info(args) -> int:
     import gymnasium
-    import numpy
     import sklearn
     import torch
-
-    from .data import load_digits
-    from .utils import describe_device, get_device
 
     d = load_digits()
     info = {
@@ -33,7 +109,7 @@ def _info(args) -> int:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gymnasium": gymnasium.__version__,
-        "numpy": numpy.__version__,
+        "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,
         "device": str(get_device("auto")),
         "device_detail": describe_device(),
@@ -49,22 +125,273 @@ def _info(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# dqngen train | evaluate | reconstruct | sample
+# ---------------------------------------------------------------------------------------------
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    docs = TrainConfig.field_docs()
+    g = p.add_argument_group("hyper-parameters (TrainConfig; defaults: the lesson's preset of --task and --mode)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_ = docs.get(f.name, "").replace("%", "%%")
+        if f.name == "task_options":
+            g.add_argument("--task-option", dest="task_options", action="append", metavar="KEY=VALUE",
+                           default=None, help="a generate task option, repeatable (JSON values are parsed)")
+        elif f.type in ("bool", bool):
+            g.add_argument(flag, dest=f.name, type=_parse_bool, nargs="?", const=True, default=None,
+                           metavar="BOOL", help=help_)
+        else:
+            typ = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+            g.add_argument(flag, dest=f.name, type=typ, default=None, help=help_)
+
+
+def _given_options(args) -> dict:
+    changes = {}
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(args, f.name, None)
+        if v is None:
+            continue
+        if f.name == "task_options":
+            opts = {}
+            for item in v:
+                if "=" not in item:
+                    raise ValueError(f"--task-option expects KEY=VALUE, got {item!r}")
+                key, val = item.split("=", 1)
+                try:
+                    opts[key] = json.loads(val)
+                except json.JSONDecodeError:
+                    opts[key] = val
+            v = opts
+        changes[f.name] = v
+    return changes
+
+
+def config_from_args(args) -> TrainConfig:
+    """The config of ``dqngen train``: the preset of ``--task`` and ``--mode``, with the options given."""
+    given = _given_options(args)
+    return TrainConfig.preset(given.pop("task", "reconstruct"), given.pop("mode", "pixel"), **given)
+
+
+def _cmd_train(args) -> int:
+    if args.seconds is None and args.steps is None:
+        raise ValueError("give a budget: --seconds or --steps")
+    if args.resume:
+        ck = load_checkpoint(args.resume)
+        cfg = ck.cfg
+        given, old = _given_options(args), cfg.to_dict()
+        new = TrainConfig.from_dict({**old, **given}).to_dict()
+        changed = sorted(k for k in given if new[k] != old[k])
+        if changed:
+            raise ValueError(f"--resume continues the checkpoint's run; options {changed} differ from its config "
+                             f"({', '.join(f'{k}={cfg.to_dict()[k]!r}' for k in changed)})")
+        out = args.out or args.resume
+    else:
+        cfg = config_from_args(args)
+        out = args.out
+        if out is None:
+            raise ValueError("give --out DIR, the folder for the checkpoint, metrics.json and the learning curve")
+    check_out_dir(out, resume=args.resume, force=args.force)
+    try:
+        res = train(cfg, seconds=args.seconds, steps=args.steps, out=out, progress=not args.no_progress,
+                    resume=args.resume, force=args.force)
+    except KeyboardInterrupt:
+        return 130
+    fig = plot_learning_curves(res.metrics, title=f"{cfg.task}, {cfg.mode} mode, {cfg.qnet} Q-network")
+    fig.savefig(os.path.join(out, "learning_curve.png"), dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    fin = res.metrics["final"]
+    shown = {k: fin[k] for k in ("env_steps", "updates", "seconds", "test_mse", "mean_return") if k in fin}
+    print(json.dumps(nan_to_none(shown)))
+    print(f"wrote {os.path.join(out, CHECKPOINT_FILE)}, metrics.json and learning_curve.png", file=sys.stderr)
+    return 130 if fin.get("interrupted") else 0
+
+
+def evaluate_checkpoint(path: str, split: str | None = None, device="auto") -> dict:
+    """Metrics of a checkpoint: its training summary plus held-out reconstruction quality (reconstruct
+    task, on ``split``, default test) or generation quality and diversity (generate task)."""
+    ck = load_checkpoint(path, device=device)
+    out = {"checkpoint": ck.path, "task": ck.cfg.task, "mode": ck.cfg.mode, "qnet": ck.cfg.qnet,
+           "env_steps": ck.extra.get("env_steps"), "updates": ck.extra.get("updates"),
+           "train_seconds": ck.extra.get("elapsed")}
+    if ck.cfg.task == "reconstruct":
+        out.update(evaluate_reconstruction(ck.qnet, ck.cfg, split=split or "test"))
+    else:
+        if split is not None:
+            raise ValueError(f"--split {split} applies to reconstruction; a generate checkpoint is judged by "
+                             "classifiers trained on the test digits against the real test digits")
+        out.update(evaluate_generation(ck))
+    return out
+
+
+def _cmd_evaluate(args) -> int:
+    print(json.dumps(nan_to_none(evaluate_checkpoint(args.checkpoint, args.split, args.device)), indent=1))
+    return 0
+
+
+def _cmd_reconstruct(args) -> int:
+    out = _npz_out(args.out, args.force)
+    ck = load_checkpoint(args.checkpoint, device=args.device)
+    images, targets, _ = reconstruct(ck.qnet, ck.cfg, split=args.split, max_images=args.max_images)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    save_npz(out, images=images.astype(np.float32), targets=targets.astype(np.float32))
+    print(json.dumps({"out": out, "images": int(len(images)), "test_mse": float(np.mean((images - targets) ** 2))}))
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    out = _npz_out(args.out, args.force)
+    ck = load_checkpoint(args.checkpoint, device=args.device)
+    s = sample(ck.qnet, ck.cfg, per_class=args.per_class, seed=args.seed, temperature=args.temperature)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    save_npz(out, images=s["images"], labels=s["labels"], latent=s["latent"])
+    print(json.dumps({"out": out, "images": int(len(s["images"])), "size": int(s["images"].shape[-1]),
+                      "distinct": num_distinct(s["images"])}))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# dqngen bench
+# ---------------------------------------------------------------------------------------------
+
+def _cmd_bench_env(args) -> int:
+    rows = bench_env(sizes=args.sizes, seconds=args.seconds)
+    print(f"Environment steps/s, machine: {machine_name()}")
+    print(format_table(rows))
+    if args.json:
+        atomic_write_json({"machine": machine_name(), "rows": rows}, args.json)
+    return 0
+
+
+def _cmd_bench_train(args) -> int:
+    agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
+    known = ("ours-conv", "ours-mlp", "sb3-conv", "sb3-mlp", "seed")
+    bad = [a for a in agents if a not in known]
+    if bad or not agents:
+        raise ValueError(f"unknown agent(s) {bad or args.agents!r}; expected a comma-separated subset of "
+                         f"{', '.join(known)}")
+    rows = bench_train(args.seconds, args.seed, agents, log=lambda m: print(m, file=sys.stderr, flush=True))
+    ref = reference_mse(TrainConfig())
+    print(f"Training for {args.seconds:g} s each, pixel mode, T=24, 3 inks; machine: {machine_name()}")
+    print(f"test MSE per pixel on 898 held-out digits: blank canvas {ref['blank_mse']:.4f}, "
+          f"perfect painter in 24 steps {ref['optimal_mse']:.4f}")
+    print(format_train_table(rows))
+    if args.json:
+        atomic_write_json({"seconds": args.seconds, "machine": machine_name(), "reference": ref, "rows": rows},
+                          args.json)
+    return 0
+
+
+def _cmd_bench_all(args) -> int:
+    code = _cmd_bench_env(args)
+    if code == 0:
+        args.agents, args.seed, args.json = "ours-conv,ours-mlp,sb3-conv,sb3-mlp,seed", 0, None
+        args.seconds = args.train_seconds
+        code = _cmd_bench_train(args)
+    return code
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser
+# ---------------------------------------------------------------------------------------------
+
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="versions, the device found, the data set sizes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_info)
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a DQN agent (lessons 05-07)",
+                       description="Train a DQN agent for a budget, starting from the preset of the lesson of "
+                                   "--task and --mode; writes the checkpoint, metrics.json and "
+                                   "learning_curve.png into --out.")
+    p.add_argument("--seconds", type=_positive_float, default=None,
+                   help="training budget in seconds (total, resumed runs count)")
+    p.add_argument("--steps", type=_positive_int, default=None,
+                   help="training budget in environment steps (total, resumed runs count; deterministic on CPU)")
+    p.add_argument("--out", default=None, help="output folder (default with --resume: the resumed folder)")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run saved in DIR")
+    p.add_argument("--force", action="store_true", help="start over in an --out folder that holds another run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_options(p)
+    p.set_defaults(func=_cmd_train)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint, as JSON")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (or its checkpoint.pt)")
+    p.add_argument("--split", default=None, choices=("train", "test"),
+                   help="reconstruction: the digits to reconstruct (default test)")
+    p.add_argument("--device", type=_device, default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _add_reconstruct(sub) -> None:
+    p = sub.add_parser("reconstruct", help="reconstruct held-out digits with a trained agent")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (or its checkpoint.pt)")
+    p.add_argument("--split", default="test", choices=("train", "test"))
+    p.add_argument("--out", required=True, help="output .npz with arrays images and targets (N, H, W)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--max-images", type=_positive_int, default=None, help="only the first N digits")
+    p.add_argument("--device", type=_device, default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(func=_cmd_reconstruct)
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="paint new digits with a generate checkpoint (lesson 07)",
+                       description="Paint --per-class digits of every class with a checkpoint trained with "
+                                   "--task generate; writes an .npz with arrays images (N, H, W) in [0, 1], "
+                                   "labels (N,) and latent (N, D).")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (or its checkpoint.pt)")
+    p.add_argument("--per-class", type=_positive_int, default=100, help="digits per class (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents (same seed, same file on CPU)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="0: greedy painting (default); > 0: Boltzmann sampling from the Q-values")
+    p.add_argument("--out", required=True, help="output .npz file")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--device", type=_device, default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(func=_cmd_sample)
+
+
+def _add_bench(sub) -> None:
+    def env_options(q):
+        q.add_argument("--seconds", type=_positive_float, default=1.0, help="seconds per env measurement (default 1)")
+        q.add_argument("--sizes", type=_int_list, default=(1, 64, 1024, 8192),
+                       help="batch sizes N for the env benchmark, e.g. 1,64,1024")
+        q.add_argument("--json", default=None, help="also write the env rows to this JSON file")
+
+    p = sub.add_parser("bench", help="benchmarks: environment steps/s, trainer vs Stable-Baselines3")
+    env_options(p)
+    p.add_argument("--train-seconds", type=_positive_float, default=60.0,
+                   help="seconds of training per agent (default 60)")
+    p.set_defaults(func=_cmd_bench_all)
+    bs = p.add_subparsers(dest="what", metavar="WHAT")
+    pe = bs.add_parser("env", help="VecCanvasEnv vs the gymnasium loop, both modes")
+    env_options(pe)
+    pe.set_defaults(func=_cmd_bench_env)
+    pt = bs.add_parser("train", help="our trainer vs Stable-Baselines3 DQN and the seed-style agent")
+    pt.add_argument("--seconds", type=_positive_float, default=60.0, help="wall-clock budget of every agent (default 60)")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--agents", default="ours-conv,ours-mlp,sb3-conv,sb3-mlp,seed",
+                    help="comma-separated subset of ours-conv, ours-mlp, sb3-conv, sb3-mlp, seed")
+    pt.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    pt.set_defaults(func=_cmd_bench_train)
+
+
+# The subcommands, in the order ``dqngen --help`` lists them.
+COMMANDS = (("info", _add_info), ("train", _add_train), ("evaluate", _add_evaluate),
+            ("reconstruct", _add_reconstruct), ("sample", _add_sample), ("bench", _add_bench))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dqngen", description="dqngen: deep Q-learning that paints digits.")
     p.add_argument("--version", action="version", version=f"dqngen {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    pi = sub.add_parser("info", help="versions, the device found, the data set sizes")
-    pi.add_argument("--json", action="store_true", help="print JSON")
-    pi.set_defaults(func=_info)
-    for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__package__}.{name}":
-                continue
-            raise
-        if hasattr(mod, "add_commands"):
-            mod.add_commands(sub)
+    for _, add in COMMANDS:
+        add(sub)
     return p
 
 
@@ -79,6 +406,9 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"dqngen {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dqngen {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

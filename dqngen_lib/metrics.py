@@ -1,6 +1,8 @@
-"""How good and how diverse are generated digits? (lesson 07)
+"""How good are painted digits? Reconstruction references (lessons 00 and 05) and the quality and
+diversity of generated digits (lesson 07).
 
-Judges and statistics computed from *real* digits that the reward never saw:
+``perfect_painter_mse``: the error of the best pixel-mode painter with T strokes, the floor of
+the reconstruction task. For generated digits, judges and statistics computed from *real* digits that the reward never saw:
 
 * ``Judges``: a logistic regression and a 1-nearest-neighbour classifier (scikit-learn) trained
   on real digits; ``accuracy`` is the fraction of generated digits they put in the requested class.
@@ -23,9 +25,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Judges", "within_class_l2", "num_distinct", "nearest_l2", "fit_pca", "gaussian_frechet",
+from .data import quantize
+
+__all__ = ["perfect_painter_mse", "Judges", "within_class_l2", "num_distinct", "nearest_l2", "fit_pca", "gaussian_frechet",
            "frechet_distance", "Reference", "make_reference", "generation_metrics", "real_metrics",
            "class_mean_images", "format_table", "METRIC_NAMES", "TARGETS", "meets_targets"]
+
+def perfect_painter_mse(targets: np.ndarray, steps: int, ink_levels: int = 3) -> float:
+    """MSE per pixel of the best pixel-mode painter with ``steps`` strokes (lessons 00 and 05).
+
+    Painting pixel p with the ink nearest its target t removes ``t² − (ink − t)²`` of squared
+    error; the best painter takes the ``steps`` largest of these gains, one stroke per pixel.
+    """
+    f = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
+    gain = f ** 2 - (quantize(f, ink_levels) - f) ** 2
+    best = -np.sort(-gain, axis=1)[:, :steps].sum(1)
+    return float(((f ** 2).sum(1) - best).mean() / f.shape[1])
+
 
 # name -> (row title, format)
 METRIC_NAMES = {

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 __all__ = ["MLPQNet", "ConvQMap", "make_qnet", "count_params", "QNET_KINDS", "qmap_to_q", "q_to_qmap",
-           "dueling_combine", "greedy_actions", "epsilon_greedy"]
+           "dueling_combine", "greedy_actions", "epsilon_greedy", "boltzmann_actions"]
 
 QNET_KINDS = ("mlp", "conv")
 MODES = ("pixel", "pen")
@@ -72,6 +72,19 @@ def epsilon_greedy(q: torch.Tensor, eps, generator: torch.Generator | None = Non
     rand = torch.randint(a, (n,), generator=generator, device=q.device)
     explore = torch.rand(n, generator=generator, device=q.device) < eps
     return torch.where(explore, rand, greedy)
+
+
+def boltzmann_actions(q: torch.Tensor, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Actions sampled with ``P(a) ∝ exp(Q(s, a) / temperature)`` from Q-values (B, A) -> int64 (B,).
+
+    ``temperature = 0`` is the greedy action. The draw comes from ``generator`` on ``q``'s device.
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    if temperature == 0:
+        return greedy_actions(q)
+    probs = torch.softmax(q / temperature, dim=1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
 class MLPQNet(nn.Module):

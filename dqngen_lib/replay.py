@@ -12,6 +12,7 @@ import random
 from collections import deque
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 __all__ = ["Batch", "ReplayBuffer", "PrioritizedReplay", "DequeReplay"]
@@ -54,12 +55,17 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs, actions, rewards, next_obs, terminated) -> None:
+    def add(self, obs, actions, rewards, next_obs, terminated, validate: bool = True) -> None:
         """Write a batch of B transitions at the write position, wrapping around the end.
 
         ``obs``, ``next_obs`` (B, C, H, W); ``actions``, ``rewards``, ``terminated`` (B,). Tensors
-        are converted to the buffer's dtypes and device; the write is one indexed copy per field.
+        (or NumPy arrays) are converted to the buffer's dtypes and device; the write is one indexed
+        copy per field. ``validate`` (the default) refuses values that cannot be right -- actions that
+        are not integers >= 0, rewards or observations that are not finite, ``terminated`` other than
+        0/1 -- which needs a host synchronisation; the trainer's hot loop passes ``validate=False``.
         """
+        if validate:
+            obs, actions, rewards, next_obs, terminated = _checked(obs, actions, rewards, next_obs, terminated)
         b = obs.shape[0]
         if tuple(obs.shape[1:]) != self.obs_shape or tuple(next_obs.shape) != tuple(obs.shape):
             raise ValueError(f"expected obs and next_obs of shape (B, {', '.join(map(str, self.obs_shape))}), "
@@ -80,6 +86,28 @@ class ReplayBuffer:
         self.pos = (self.pos + b) % self.capacity
         self.size = min(self.size + b, self.capacity)
 
+    _FIELDS = ("obs", "next_obs", "actions", "rewards", "terminated")
+
+    def state_dict(self) -> dict:
+        """The written transitions and the write position, as CPU tensors (for an exact resume)."""
+        n = self.size
+        return {"capacity": self.capacity, "obs_shape": list(self.obs_shape), "obs_dtype": str(self.obs.dtype),
+                "pos": self.pos, "size": n, **{k: getattr(self, k)[:n].clone().cpu() for k in self._FIELDS}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` saved into a buffer of the same capacity and observation shape."""
+        if not isinstance(state, dict) or state.get("capacity") != self.capacity \
+                or tuple(state.get("obs_shape", ())) != self.obs_shape:
+            got = (state.get("capacity"), tuple(state.get("obs_shape", ()))) if isinstance(state, dict) else state
+            raise ValueError(f"the saved replay buffer holds (capacity, obs shape) {got}, this one "
+                             f"{(self.capacity, self.obs_shape)}")
+        n, pos = int(state["size"]), int(state["pos"])
+        if not 0 <= n <= self.capacity or not 0 <= pos < self.capacity or any(len(state[k]) != n for k in self._FIELDS):
+            raise ValueError(f"the saved replay buffer is inconsistent (size {n}, position {pos})")
+        for k in self._FIELDS:
+            getattr(self, k)[:n] = state[k].to(self.device, getattr(self, k).dtype)
+        self.pos, self.size = pos, n
+
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         """Draw ``batch_size`` transitions uniformly (with replacement) from the written slots.
 
@@ -99,6 +127,36 @@ class ReplayBuffer:
         return Batch(self.obs.index_select(0, idx).float(), self.actions.index_select(0, idx),
                      self.rewards.index_select(0, idx), self.next_obs.index_select(0, idx).float(),
                      self.terminated.index_select(0, idx))
+
+
+def _tensor(x, what: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{what} must be a tensor or an array, got {type(x).__name__} ({exc})") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{what} must be numeric, got dtype {arr.dtype}")
+    return torch.as_tensor(arr)
+
+
+def _checked(obs, actions, rewards, next_obs, terminated):
+    """The five fields as tensors, refusing values that cannot be right (``ValueError`` naming them)."""
+    obs, next_obs = _tensor(obs, "obs"), _tensor(next_obs, "next_obs")
+    actions, rewards, terminated = _tensor(actions, "actions"), _tensor(rewards, "rewards"), \
+        _tensor(terminated, "terminated")
+    if actions.dtype.is_floating_point or actions.dtype == torch.bool:
+        raise ValueError(f"actions must be integers, got dtype {actions.dtype} (e.g. {actions.flatten()[:3].tolist()})")
+    if actions.numel() and int(actions.min()) < 0:
+        raise ValueError(f"actions must be >= 0, got {int(actions.min())}")
+    for name, x in (("obs", obs), ("next_obs", next_obs), ("rewards", rewards)):
+        if x.dtype.is_floating_point and not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} must be finite, got {int((~torch.isfinite(x)).sum())} NaN or infinite value(s)")
+    if terminated.dtype != torch.bool and terminated.numel() and not bool(((terminated == 0) | (terminated == 1)).all()):
+        bad = terminated[(terminated != 0) & (terminated != 1)].flatten()[0]
+        raise ValueError(f"terminated must be 0 or 1 (or bool), got {float(bad):g}")
+    return obs, actions, rewards, next_obs, terminated
 
 
 class PrioritizedReplay(ReplayBuffer):
@@ -122,10 +180,10 @@ class PrioritizedReplay(ReplayBuffer):
         self.priorities = torch.zeros(capacity, dtype=torch.float32, device=self.device)
         self.max_priority = torch.ones((), dtype=torch.float32, device=self.device)
 
-    def add(self, obs, actions, rewards, next_obs, terminated) -> None:
+    def add(self, obs, actions, rewards, next_obs, terminated, validate: bool = True) -> None:
         """Write a batch (as ``ReplayBuffer.add``) with the largest priority seen so far."""
-        b, pos = obs.shape[0], self.pos
-        super().add(obs, actions, rewards, next_obs, terminated)
+        b, pos = len(obs), self.pos
+        super().add(obs, actions, rewards, next_obs, terminated, validate=validate)
         idx = (pos + torch.arange(b, device=self.device)) % self.capacity
         self.priorities.index_fill_(0, idx, self.max_priority)
 
@@ -141,6 +199,19 @@ class PrioritizedReplay(ReplayBuffer):
         idx = torch.multinomial(probs, batch_size, replacement=True, generator=generator)
         weights = (self.size * probs[idx]).pow(-beta)
         return self._gather(idx), idx, weights / weights.max()
+
+    def state_dict(self) -> dict:
+        """As ``ReplayBuffer.state_dict``, plus the priorities."""
+        return {**super().state_dict(), "priorities": self.priorities[:self.size].clone().cpu(),
+                "max_priority": self.max_priority.clone().cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """As ``ReplayBuffer.load_state_dict``, plus the priorities."""
+        if "priorities" not in state:
+            raise ValueError("the saved replay buffer has no priorities (it was not a PrioritizedReplay)")
+        super().load_state_dict(state)
+        self.priorities[:self.size] = state["priorities"].to(self.device)
+        self.max_priority = state["max_priority"].to(self.device)
 
     def update_priorities(self, idx: torch.Tensor, td_error: torch.Tensor) -> None:
         """Set the priorities of the sampled slots to ``|td_error| + eps``."""

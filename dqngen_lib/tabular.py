@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .data import ink_values
-from .envs import VecCanvasEnv, pixel_transition, reconstruction_reward
+from .envs import VecCanvasEnv, num_actions, pixel_transition, reconstruction_reward
 
 __all__ = [
     "TINY_TARGETS", "tiny_targets", "enumerate_canvases", "canvas_index", "TabularMDP", "build_mdp",
@@ -215,7 +215,7 @@ def build_mdp(targets=None, ink_levels: int = 2, horizon: int = 4, gamma: float 
     ink = torch.as_tensor(ink_values(ink_levels))
     canvases = enumerate_canvases(size, ink_levels)
     s = canvases.shape[0]
-    a = (ink_levels - 1) * size * size
+    a = num_actions("pixel", size, ink_levels)
     if k * s * a > MAX_STATES * 8:
         raise ValueError(f"{k} targets x {s} canvases x {a} actions is too many for the exact tables")
     prev = canvases.repeat_interleave(a, dim=0)                      # (S*A, H, W), action fastest

@@ -1,13 +1,19 @@
-"""Small helpers used everywhere: the FAST switch, device choice, seeding (lesson 00)."""
+"""Small helpers used everywhere: the FAST switch, device choice, seeding (lesson 00), and files
+written atomically (a crash never leaves half a file behind)."""
 from __future__ import annotations
 
+import json
+import math
 import os
+import platform
 import random
+import zipfile
 
 import numpy as np
 import torch
 
-__all__ = ["fast", "get_device", "seed_everything", "describe_device"]
+__all__ = ["fast", "get_device", "seed_everything", "describe_device", "atomic_save", "atomic_write_json",
+           "save_npz", "nan_to_none", "machine_info", "check_writable"]
 
 
 def fast() -> bool:
@@ -20,15 +26,22 @@ def fast() -> bool:
 
 
 def get_device(device: str | torch.device | None = "auto") -> torch.device:
-    """Resolve ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    """Resolve ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    ``"auto"`` is the course's one default everywhere (library, command line, lessons).
+    """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu' or 'cuda[:N]'") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {str(device)!r} is not supported; expected 'auto', 'cpu' or 'cuda[:N]'")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but torch finds no CUDA GPU; use 'cpu' or 'auto'")
+        raise ValueError(f"device {str(device)!r} was asked for, but torch finds no CUDA GPU; use 'cpu' or 'auto'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r}: there are only {torch.cuda.device_count()} CUDA GPU(s)")
     return dev
 
 
@@ -46,3 +59,82 @@ def describe_device(device: torch.device | None = None) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def atomic_save(obj, path: str) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename it: all or nothing."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_json(obj, path: str, indent: int = 1) -> None:
+    """Write ``obj`` as JSON (NaN and infinities as ``null``) atomically."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(nan_to_none(obj), f, indent=indent)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_npz(path: str, **arrays) -> None:
+    """``np.savez_compressed`` with fixed timestamps in the zip, so the same arrays give the same bytes;
+    written atomically."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, a in arrays.items():
+                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(info, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.ascontiguousarray(a), allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def nan_to_none(x):
+    """A copy of nested dicts/lists with NaN and infinite floats replaced by ``None`` (valid JSON)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [nan_to_none(v) for v in x]
+    return x
+
+
+def machine_info() -> dict:
+    """The machine a measurement comes from: CPU model, cores, torch threads, GPU, versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def check_writable(path: str, what: str = "--out") -> None:
+    """``ValueError`` unless ``path`` can be created: its nearest existing parent is a folder we may write."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"{what} {path!r} lies under {parent!r}, which is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path!r}: cannot write into {parent!r} (permission denied)")

@@ -1,14 +1,11 @@
-"""dqngen_lib.agent: acting, the (Double) DQN target and loss, rollouts, evaluation, the seed agent."""
-import numpy as np
+"""dqngen_lib.agent: ε-greedy actions of a Q-network, the schedule, the (Double) DQN target and loss."""
 import pytest
 import torch
 from torch import nn
 
-from dqngen_lib.agent import (SeedAgent, dqn_loss, dqn_targets, epsilon_greedy, evaluate_reconstruction,
-                              greedy_actions, linear_schedule, reference_mse, rollout)
+from dqngen_lib.agent import dqn_loss, dqn_targets, epsilon_greedy, greedy_actions, linear_schedule
 from dqngen_lib.nets import make_qnet
 from dqngen_lib.replay import Batch
-from dqngen_lib.train import TrainConfig, make_env
 
 
 class FixedQ(nn.Module):
@@ -20,20 +17,6 @@ class FixedQ(nn.Module):
 
     def forward(self, x):
         return self.table[x[:, 0, 0, 0].long()]
-
-
-class OracleQ(nn.Module):
-    """Q(s, a) = the immediate reconstruction reward of painting a pixel (pixel mode, 3 inks)."""
-
-    def __init__(self):
-        super().__init__()
-        self.dummy = nn.Parameter(torch.zeros(()))
-        self.ink = torch.tensor([0.5, 1.0])
-
-    def forward(self, x):
-        canvas, target = x[:, 0].flatten(1), x[:, 1].flatten(1)
-        gain = (canvas - target)[:, None] ** 2 - (self.ink[None, :, None] - target[:, None]) ** 2
-        return gain.flatten(1) + 0 * self.dummy
 
 
 def obs_of(indices):
@@ -103,77 +86,3 @@ def test_dqn_loss_gradients_only_into_online_net():
     online.zero_grad()
     dqn_loss(online, b, None, 0.9).backward()
     assert all(p.grad is not None for p in online.parameters())
-
-
-def test_rollout_records_a_consistent_episode():
-    cfg = TrainConfig(channels=8, layers=1)
-    env = make_env(cfg, 3, split="test", device="cpu", seed=0)
-    torch.manual_seed(0)
-    qnet = make_qnet("conv", env.obs_shape, env.num_actions, channels=8, layers=1)
-    ep = rollout(qnet, env, eps=0.3, index=[0, 5, 7], seed=3)
-    t = cfg.horizon
-    assert ep["canvas"].shape == (t + 1, 3, 8, 8)
-    assert ep["obs"].shape == (t + 1, 3, *env.obs_shape)
-    assert ep["q"].shape == (t, 3, env.num_actions)
-    assert ep["actions"].shape == ep["rewards"].shape == (t, 3)
-    assert np.array_equal(ep["canvas"][-1], ep["final"])
-    assert not ep["canvas"][0].any()
-    # the rewards telescope to the fraction of error removed
-    tgt = ep["target"]
-    frac = 1 - ((ep["final"] - tgt) ** 2).sum((1, 2)) / (tgt ** 2).sum((1, 2))
-    np.testing.assert_allclose(ep["rewards"].sum(0), frac, atol=1e-5)
-    np.testing.assert_allclose(ep["return"], frac, atol=1e-5)
-    # same seed, same episode
-    again = rollout(qnet, env, eps=0.3, index=[0, 5, 7], seed=3)
-    assert np.array_equal(again["actions"], ep["actions"])
-
-
-def test_rollout_pen_mode_freezes_stopped_canvases():
-    cfg = TrainConfig(mode="pen")
-    env = make_env(cfg, 2, split="test", device="cpu", seed=0)
-    stop = env.num_actions - 1
-    paint = 2 * 25 + 13  # ink 1, move (+0, +1)... any pen-down move
-
-    class StopFirst(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(()))
-
-        def forward(self, x):
-            q = torch.zeros(len(x), stop + 1)
-            q[0, stop] = 1.0                 # canvas 0 stops at once
-            q[1, paint] = 1.0                # canvas 1 paints until the horizon
-            return q + 0 * self.w
-
-    ep = rollout(StopFirst(), env, index=[0, 1], seed=0)
-    assert ep["length"].tolist() == [1, cfg.horizon]
-    assert not ep["final"][0].any()
-    assert ep["active"][:, 0].sum() == 1
-    assert ep["pen"].shape == (cfg.horizon + 1, 2, 2)
-
-
-def test_oracle_reaches_the_reference_optimum():
-    cfg = TrainConfig()
-    ref = reference_mse(cfg)
-    ev = evaluate_reconstruction(OracleQ(), cfg, split="test")
-    assert ev["images"] == 898
-    assert ev["test_mse"] == pytest.approx(ref["optimal_mse"], rel=1e-4)
-    assert ev["blank_mse"] == pytest.approx(ref["blank_mse"], rel=1e-6)
-    # the course's reference numbers (design notes): blank 0.2338, perfect 3-ink painter in 24 strokes 0.0126
-    assert ref["blank_mse"] == pytest.approx(0.2338, abs=5e-4)
-    assert ref["optimal_mse"] == pytest.approx(0.0126, abs=5e-4)
-
-
-def test_seed_agent_target_sync_quirk():
-    env = make_env(TrainConfig(), 1, seed=0)
-    agent = SeedAgent(env.obs_shape, env.num_actions, hidden=16, memory_size=40, batch_size=8, target_update=20)
-    obs = env.reset()[0].numpy()
-    for _ in range(100):
-        a = agent.act(obs)
-        nxt, r, term, trunc, _ = env.step(torch.tensor([a]))
-        agent.remember(obs, a, float(r[0]), nxt[0].numpy(), float(term[0] or trunc[0]))
-        agent.replay()
-        obs = env.reset_done(term | trunc)[0].numpy() if bool(term[0] or trunc[0]) else nxt[0].numpy()
-    # 8..39 transitions: syncs at 20 (and 40 once full); then the deque stays at 40 and it syncs every update
-    assert agent.updates == 93
-    assert agent.syncs == 1 + (100 - 39)

@@ -58,4 +58,4 @@ def test_bench_train_cli_passes_its_options(capsys, tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["agent"] for r in rows] == ["ours"] and rows[0]["env_steps"] > 0
     assert main(["bench", "train", "--seconds", "0.1", "--agents", "nope"]) == 2
-    assert "unknown agent 'nope'" in capsys.readouterr().err
+    assert "unknown agent(s) ['nope']" in capsys.readouterr().err

@@ -132,22 +132,58 @@ def test_generate_task_uses_a_pluggable_potential():
     assert torch.allclose(r, torch.tensor([1.0, 5.0, 5.0]))
     with pytest.raises(ValueError, match="potential"):
         VecCanvasEnv(2, task="generate")
-    with pytest.raises(ValueError, match=r"labels must be 3 integers in \[0, 10\)"):
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
         env.reset(label=[0, 1, 10])
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"mode": "brush"}, "unknown mode 'brush'; expected one of 'pixel', 'pen'"),
     ({"task": "classify"}, "unknown task 'classify'"),
-    ({"num_envs": 0}, "num_envs must be a positive integer, got 0"),
+    ({"num_envs": 0}, "num_envs must be an integer >= 1, got 0"),
     ({"horizon": -1}, "horizon"),
     ({"images": np.zeros((4, 8, 7))}, r"shape \(M, H, H\)"),
     ({"size": 28}, "size 28 does not match"),
     ({"ink_levels": 1}, "ink_levels must be an integer >= 2, got 1"),
+    ({"latent_dim": -1}, "latent_dim must be an integer >= 0, got -1"),
+    ({"images": np.full((4, 8, 8), 5.0)}, r"image values must lie in \[0, 1\], got values in \[5, 5\]"),
+    ({"images": np.full((4, 8, 8), np.nan)}, "images must be finite, got 256 NaN"),
+    ({"images": np.full((4, 8, 8), 255, dtype=np.uint8)}, "floats in \\[0, 1\\], got torch.uint8 values up to 255"),
+    ({"images": np.array([[["a"]]], dtype=object)}, "numeric array"),
+    ({"images": np.zeros((3, 8, 8)), "labels": [0, 1, 0.7]}, "labels must be integers"),
+    ({"device": "meta"}, "device 'meta' is not supported"),
+    ({"device": "gpu"}, "unknown device 'gpu'"),
 ])
 def test_bad_construction_raises_value_error_naming_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         VecCanvasEnv(**{"num_envs": 2, **kwargs})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when there is no GPU")
+def test_cuda_without_a_gpu_is_named():
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        VecCanvasEnv(2, device="cuda")
+
+
+def test_bad_resets_raise_value_errors():
+    env = VecCanvasEnv(2, seed=0)
+    with pytest.raises(ValueError, match="target indices must be integers"):
+        env.reset(index=[2.7, 1])
+    with pytest.raises(ValueError, match=r"must lie in \[0, 899\)"):
+        env.reset(index=[0, 899])
+    with pytest.raises(ValueError, match="expected 2 target indices"):
+        env.reset(index=[0])
+    with pytest.raises(ValueError, match="reconstruct task takes index"):
+        env.reset(label=[1, 2])
+    env.reset()
+    for bad in (torch.ones(3, dtype=torch.bool), torch.ones(2), [True, False]):
+        with pytest.raises(ValueError, match=r"done must be a bool tensor of shape \(2,\)"):
+            env.reset_done(bad)
+    gym_env = CanvasEnv()
+    for bad in (2.7, "3", True):
+        with pytest.raises(ValueError, match="reset option 'index' must be an integer"):
+            gym_env.reset(seed=0, options={"index": bad})
+    with pytest.raises(ValueError, match="size must be an integer >= 1, got 0"):
+        gym.make(ENV_ID, size=0)
 
 
 def test_invalid_actions_raise_value_error():
@@ -236,3 +272,83 @@ def test_registered_kwargs_reach_the_env():
     env = gym.make(ENV_ID, mode="pen", horizon=10, ink_levels=2, pen_window=1)
     u = env.unwrapped
     assert (u.vec.mode, u.vec.horizon, u.vec.ink_levels, u.action_space.n) == ("pen", 10, 2, 2 * 9 + 1)
+
+
+# -- the action codec, saving and restoring, masked steps -------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+def test_action_codec_round_trips_every_action(mode):
+    from dqngen_lib.envs import ActionCodec
+
+    codec = ActionCodec(mode, 8, ink_levels=3, pen_window=2)
+    assert codec.num_actions == num_actions(mode, 8, 3, 2)
+    for a in range(codec.num_actions):
+        d = codec.decode(a)
+        if d.get("stop"):
+            assert mode == "pen" and a == codec.stop and codec.encode(stop=True) == a
+            continue
+        keys = ("row", "col", "ink") if mode == "pixel" else ("dy", "dx", "level")
+        assert codec.encode(**{k: d[k] for k in keys}) == a
+    assert ActionCodec("pixel", 8).describe(64 + 9) == "paint (1, 1) with ink 1"
+    assert ActionCodec("pen", 8).describe(2 * 25 + 14) == "ink 1, move (+0, +2)"
+    assert ActionCodec("pen", 8).describe(12) == "pen up, move (+0, +0)"
+    assert ActionCodec("pen", 8).describe(75) == "stop"
+    for bad in (-1, codec.num_actions, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="invalid action"):
+            codec.decode(bad)
+    with pytest.raises(ValueError, match="must be an integer in"):
+        codec.encode(**({"row": 8, "col": 0, "ink": 1} if mode == "pixel" else {"dy": 3, "dx": 0, "level": 1}))
+
+
+def test_codec_agrees_with_the_dynamics():
+    from dqngen_lib.envs import ActionCodec
+
+    codec = ActionCodec("pen", 8)
+    env = VecCanvasEnv(1, mode="pen", seed=0)
+    env.reset()
+    env.step([codec.encode(dy=-2, dx=1, level=2)])
+    assert env.pen[0].tolist() == [2, 5] and env.canvas[0, 2, 5] == 1.0 and env.canvas[0, 4, 4] == 1.0
+    pix = VecCanvasEnv(1, seed=0)
+    pix.reset()
+    pix.step([ActionCodec("pixel", 8).encode(row=3, col=6, ink=1)])
+    assert pix.canvas[0, 3, 6] == 0.5 and pix.canvas.sum() == 0.5
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_state_dict_continues_exactly(mode):
+    env = VecCanvasEnv(8, mode=mode, seed=4)
+    env.reset()
+    g = torch.Generator().manual_seed(0)
+    acts = torch.randint(env.num_actions, (30, 8), generator=g)
+    for a in acts[:10]:
+        _, _, te, tr, _ = env.step(a)
+        env.reset_done(te | tr)
+    saved = env.state_dict()
+    later = []
+    for a in acts[10:]:
+        obs, r, te, tr, _ = env.step(a)
+        later.append((obs, r))
+        env.reset_done(te | tr)
+    other = VecCanvasEnv(8, mode=mode, seed=99)
+    other.load_state_dict(saved)
+    for (obs, r), a in zip(later, acts[10:]):
+        obs2, r2, te, tr, _ = other.step(a)
+        assert torch.equal(obs, obs2) and torch.equal(r, r2)
+        other.reset_done(te | tr)
+    with pytest.raises(ValueError, match="saved environment state"):
+        VecCanvasEnv(4, mode=mode).load_state_dict(saved)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_inactive_canvases_do_not_move(mode):
+    env = VecCanvasEnv(4, mode=mode, seed=2)
+    env.reset()
+    env.step(torch.tensor([1, 2, 3, 4]))
+    before = env.state_dict()
+    active = torch.tensor([True, False, True, False])
+    _, r, te, tr, _ = env.step(torch.tensor([70, 70, 70, 70]), active=active)
+    after = env.state_dict()
+    for k in ("canvas", "pen", "t"):
+        assert torch.equal(after[k][~active], before[k][~active]), k
+    assert (r[~active] == 0).all() and not te[~active].any() and not tr[~active].any()
+    assert (after["t"][active] == 2).all()

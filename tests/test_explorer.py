@@ -6,16 +6,16 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from dqngen_lib.checkpoint import load_pretrained  # noqa: E402
+from dqngen_lib.config import TrainConfig, make_env, make_qnet  # noqa: E402
 from dqngen_lib.envs import pen_moves  # noqa: E402
-from dqngen_lib.train import TrainConfig, make_env, make_qnet_for  # noqa: E402
-from dqngen_lib.viz import QExplorer, load_pretrained  # noqa: E402
+from dqngen_lib.explorer import QExplorer  # noqa: E402
 
 
-def _agent(mode="pixel", seed=0, **kw):
-    cfg = TrainConfig(mode=mode, device="cpu", channels=8, **kw)
-    env = make_env(cfg, 1, "test", "cpu", 0)
+def _agent(mode="pixel", seed=0, task="reconstruct", **kw):
+    cfg = TrainConfig.preset(task, mode, device="cpu", channels=8, layers=1, **kw)
     torch.manual_seed(seed)
-    return make_qnet_for(cfg, env.obs_shape, env.num_actions).eval(), cfg
+    return make_qnet(cfg).eval(), cfg
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def pen_agent():
 
 @pytest.fixture(scope="module")
 def pretrained():
-    return load_pretrained("pixel")
+    return load_pretrained("pixel", device="cpu")
 
 
 def _replay(ex, upto):

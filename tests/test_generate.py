@@ -1,4 +1,4 @@
-"""dqngen_lib.generate: the rewards of the generate task, sampling, evaluation and the CLI (lesson 07)."""
+"""dqngen_lib.rewards and generate: the rewards of the generate task, sampling, evaluation, the CLI (lesson 07)."""
 import json
 
 import numpy as np
@@ -6,28 +6,32 @@ import pytest
 import torch
 
 from dqngen_lib import generate as G
+from dqngen_lib import rewards as R
 from dqngen_lib.cli import main
+from dqngen_lib.config import TrainConfig, make_env, make_qnet
 from dqngen_lib.data import load_digits
-from dqngen_lib.train import TrainConfig, make_env, make_qnet_for
+from dqngen_lib.viz import episode_animation
 
 
 @pytest.fixture(scope="module")
 def cfg():
-    return TrainConfig(task="generate", device="cpu", horizon=6, num_envs=8)
+    return TrainConfig.preset("generate", "pixel", device="cpu", horizon=6, num_envs=8)
 
 
 @pytest.fixture(scope="module")
 def model(cfg):
-    return G.style_model_for(cfg)
+    return R.style_model(cfg.data_path, cfg.ink_levels, cfg.latent_dim)
 
 
 def test_env_of_the_generate_task(cfg):
     env = make_env(cfg, 4, "train", "cpu", seed=0)
-    assert env.latent_dim == G.DEFAULT_LATENT_DIM
-    assert env.obs_shape == (1 + 10 + G.DEFAULT_LATENT_DIM + 1, 8, 8)
-    assert isinstance(env.potential, G.StylePotential)
+    assert env.latent_dim == cfg.latent_dim == 8
+    assert env.obs_shape == (1 + 10 + 8 + 1, 8, 8)
+    assert isinstance(env.potential, R.StylePotential)
     env2 = make_env(cfg.replace(task_options={"reward": "classifier"}), 4, "train", "cpu", seed=0)
-    assert isinstance(env2.potential, G.ClassifierPotential) and env2.latent_dim == 0
+    assert isinstance(env2.potential, R.ClassifierPotential)
+    env0 = make_env(cfg.replace(latent_dim=0), 4, "train", "cpu", seed=0)     # 0 means no latent: the class mean
+    assert env0.latent_dim == 0 and env0.potential.model.latent_dim == 0
     env3 = make_env(cfg.replace(latent_dim=3), 4, "train", "cpu", seed=0)
     assert env3.latent_dim == 3 and env3.potential.model.latent_dim == 3
 
@@ -38,7 +42,7 @@ def test_env_of_the_generate_task(cfg):
                                          ({"beta": "x"}, "beta must be a number >= 0")])
 def test_bad_task_options_are_refused(cfg, opts, match):
     with pytest.raises(ValueError, match=match):
-        make_env(cfg.replace(task_options=opts), 2, "train", "cpu")
+        cfg.replace(task_options=opts)
 
 
 def test_sketches_follow_the_class_statistics(model):
@@ -71,13 +75,13 @@ def test_classifier_potential_is_the_log_probability(model):
     clf = LogisticRegression(max_iter=2000).fit(d.x_train.reshape(len(d.x_train), -1).astype(np.float64), d.y_train)
     x = torch.as_tensor(d.x_test[:20])
     y = torch.as_tensor(d.y_test[:20])
-    got = G.ClassifierPotential(model)(x, y, torch.zeros(20, 0))
+    got = R.ClassifierPotential(model)(x, y, torch.zeros(20, 0))
     want = clf.predict_log_proba(d.x_test[:20].reshape(20, -1))[np.arange(20), d.y_test[:20]]
     np.testing.assert_allclose(got.numpy(), want, atol=1e-3)
 
 
 def test_style_potential_is_best_at_its_own_sketch(model):
-    pot = G.StylePotential(model, alpha=1.0, beta=0.0)
+    pot = R.StylePotential(model, alpha=1.0, beta=0.0)
     labels = torch.tensor([2, 2])
     z = torch.tensor([[0.9, -0.5, 0.3, 0.0, 0.2, -0.8, 0.1, 0.4], [-0.9, 0.6, -0.2, 0.5, -0.1, 0.7, 0.0, -0.4]])
     s = model.sketch(labels, z)
@@ -86,7 +90,7 @@ def test_style_potential_is_best_at_its_own_sketch(model):
     np.testing.assert_allclose(pot(s, labels, z).numpy(), [0.0, 0.0], atol=1e-6)
     swapped = pot(s.flip(0), labels, z)                     # each latent's potential of the other sketch
     assert bool((swapped < -0.05).all())
-    both = G.StylePotential(model, alpha=1.0, beta=0.5)(s, labels, z)
+    both = R.StylePotential(model, alpha=1.0, beta=0.5)(s, labels, z)
     np.testing.assert_allclose(both.numpy(), 0.5 * model.log_prob(s, labels).numpy(), atol=1e-6)
 
 
@@ -105,8 +109,7 @@ def test_episode_rewards_telescope(cfg):
 
 def _untrained(cfg):
     torch.manual_seed(0)
-    env = make_env(cfg, 1, "train", "cpu")
-    return make_qnet_for(cfg, env.obs_shape, env.num_actions)
+    return make_qnet(cfg)
 
 
 def test_sample_is_reproducible_and_class_ordered(cfg):
@@ -116,7 +119,7 @@ def test_sample_is_reproducible_and_class_ordered(cfg):
     c = G.sample(q, cfg, per_class=3, seed=6)
     assert a["images"].shape == (30, 8, 8) and a["images"].dtype == np.float32
     assert a["labels"].tolist() == [k for k in range(10) for _ in range(3)]
-    assert a["latent"].shape == (30, G.DEFAULT_LATENT_DIM)
+    assert a["latent"].shape == (30, 8)
     assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["latent"], b["latent"])
     assert not np.array_equal(a["latent"], c["latent"])
     assert set(np.unique(a["images"]).tolist()) <= {0.0, 0.5, 1.0}
@@ -147,14 +150,14 @@ def test_paint_records_frames_and_animation_saves(cfg, tmp_path):
     q = _untrained(cfg)
     env = make_env(cfg, 3, "train", "cpu", seed=0)
     ep = G.paint(q, env, torch.tensor([1, 2, 3]), seed=0, record=True)
-    assert ep["frames"].shape == (cfg.horizon + 1, 3, 8, 8)
-    assert np.array_equal(ep["frames"][-1], ep["images"]) and not ep["frames"][0].any()
+    assert ep["canvas"].shape == (cfg.horizon + 1, 3, 8, 8)
+    assert np.array_equal(ep["canvas"][-1], ep["images"]) and not ep["canvas"][0].any()
     path = tmp_path / "paint.gif"
-    anim = G.paint_animation(q, cfg, labels=[0, 1], seed=0, path=str(path))
+    anim = episode_animation(G.paint_episode(q, cfg, labels=[0, 1], seed=0), path=str(path))
     assert path.exists() and path.stat().st_size > 0
     assert len(list(anim.new_frame_seq())) == cfg.horizon + 1
     with pytest.raises(ValueError, match="labels"):
-        G.paint_animation(q, cfg, labels=[10])
+        G.paint_episode(q, cfg, labels=[10])
 
 
 def test_cli_train_sample_evaluate(tmp_path, capsys):

@@ -7,7 +7,8 @@ import torch
 
 from dqngen_lib import generate as G
 from dqngen_lib.cli import main
-from dqngen_lib.train import TrainConfig, load_checkpoint, make_env
+from dqngen_lib.checkpoint import load_checkpoint
+from dqngen_lib.config import TrainConfig, make_env
 
 
 @pytest.fixture(scope="module")

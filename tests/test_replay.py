@@ -138,3 +138,46 @@ def test_buffer_lives_on_the_gpu():
     assert held(buf).tolist() == [11, 12, 13, 14, 5, 6, 7, 8, 9, 10]
     buf.add(*transitions(15, 2, device="cpu"))  # host tensors are moved to the buffer's device
     assert held(buf).tolist()[4:6] == [15, 16]
+
+
+def _batch(b=4, c=2):
+    return (torch.rand(b, c, 3, 3), torch.arange(b), torch.rand(b), torch.rand(b, c, 3, 3), torch.zeros(b))
+
+
+def test_add_accepts_numpy_and_refuses_impossible_values():
+    import numpy as np
+
+    buf = ReplayBuffer(16, (2, 3, 3))
+    obs, a, r, nxt, term = _batch()
+    buf.add(obs.numpy(), a.numpy(), r.numpy(), nxt.numpy(), term.numpy())
+    assert len(buf) == 4 and buf.actions[:4].tolist() == [0, 1, 2, 3]
+    cases = [
+        (dict(actions=torch.tensor([0.0, 2.7, 1.0, 1.0])), "actions must be integers"),
+        (dict(actions=torch.tensor([0, -5, 1, 1])), "actions must be >= 0, got -5"),
+        (dict(rewards=torch.tensor([0.0, float("nan"), 0.0, 0.0])), "rewards must be finite"),
+        (dict(terminated=torch.tensor([0.0, 2.0, 0.0, 0.0])), "terminated must be 0 or 1"),
+        (dict(obs=np.array([[[["x"]]]] * 4, dtype=object)), "obs must be numeric"),
+    ]
+    for change, match in cases:
+        args = dict(zip(("obs", "actions", "rewards", "next_obs", "terminated"), _batch()))
+        args.update(change)
+        with pytest.raises(ValueError, match=match):
+            buf.add(**args)
+    assert len(buf) == 4                                   # nothing was written by the refused adds
+
+
+@pytest.mark.parametrize("cls", [ReplayBuffer, PrioritizedReplay])
+def test_state_dict_round_trip(cls):
+    buf = cls(8, (2, 3, 3))
+    for _ in range(3):
+        buf.add(*_batch())
+    other = cls(8, (2, 3, 3))
+    other.load_state_dict(buf.state_dict())
+    assert (other.pos, other.size) == (buf.pos, buf.size)
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    a, b = buf.sample(5, g1), other.sample(5, g2)
+    first = a if cls is ReplayBuffer else a[0]
+    second = b if cls is ReplayBuffer else b[0]
+    assert all(torch.equal(x, y) for x, y in zip(first, second))
+    with pytest.raises(ValueError, match="saved replay buffer"):
+        cls(16, (2, 3, 3)).load_state_dict(buf.state_dict())

@@ -1,14 +1,16 @@
-"""dqngen_lib.train: the config, environments from a config, the trainer, checkpoints, resume."""
+"""dqngen_lib.train (with config, checkpoint, hostsync, bench): the trainer, checkpoints, resume."""
 import dataclasses
-import importlib.util
+import glob
 import os
 import signal
 
 import pytest
 import torch
 
-from dqngen_lib.train import (HostSyncError, TrainConfig, Trainer, load_checkpoint, make_env, no_host_sync,
-                              save_checkpoint, train)
+from dqngen_lib.checkpoint import load_checkpoint, save_checkpoint
+from dqngen_lib.config import PRESETS, TrainConfig, make_env, obs_shape
+from dqngen_lib.hostsync import HostSyncError, no_host_sync
+from dqngen_lib.train import Trainer, train
 
 TINY = dict(channels=8, layers=1, hidden=16, num_envs=16, batch_size=32, buffer_size=2000, learning_starts=64,
             log_every=64, eval_every=0, eps_decay_steps=500, device="cpu", checkpoint_every=0.0)
@@ -25,7 +27,7 @@ def weights(net):
 # -- the config -----------------------------------------------------------------------------------
 
 def test_config_roundtrip_and_docs():
-    cfg = tiny(mode="pen", lr=3e-4, task_options={"a": 1})
+    cfg = tiny(mode="pen", lr=3e-4, task="generate", task_options={"alpha": 2.0})
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     docs = TrainConfig.field_docs()
     missing = [f.name for f in dataclasses.fields(TrainConfig) if not docs.get(f.name)]
@@ -40,6 +42,27 @@ def test_config_roundtrip_and_docs():
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
         TrainConfig(**{field: value})
+
+
+def test_presets_build_and_match_their_envs():
+    for (task, mode), changes in PRESETS.items():
+        cfg = TrainConfig.preset(task, mode)
+        assert (cfg.task, cfg.mode) == (task, mode)
+        assert all(getattr(cfg, k) == v for k, v in changes.items())
+        assert make_env(cfg, 2).obs_shape == obs_shape(cfg)
+    assert TrainConfig.preset("reconstruct", "pixel") == TrainConfig()
+    assert TrainConfig.preset("generate", "pixel", seed=3).seed == 3
+    with pytest.raises(ValueError, match="unknown task 'paint'"):
+        TrainConfig.preset("paint", "pixel")
+
+
+def test_task_options_are_checked():
+    with pytest.raises(ValueError, match="reconstruct task, which has no options"):
+        TrainConfig(task_options={"reward": "style"})
+    with pytest.raises(ValueError, match="unknown generate task option"):
+        TrainConfig(task="generate", task_options={"colour": 1})
+    with pytest.raises(ValueError, match="unknown reward 'gan'"):
+        TrainConfig(task="generate", task_options={"reward": "gan"})
 
 
 def test_config_from_dict_rejects_unknown_fields():
@@ -137,10 +160,11 @@ def test_checkpoint_roundtrip(tmp_path):
     ck = load_checkpoint(str(tmp_path))
     assert ck.cfg == res.cfg
     assert torch.equal(weights(ck.qnet), weights(res.qnet))
-    assert ck.optimizer_state is not None and "env" in ck.rng_state
+    assert ck.optimizer_state is not None and {"torch", "act", "replay"} <= set(ck.rng_state)
     assert ck.extra["env_steps"] == 160
-    for name in ("checkpoint.pt", "trainer.pt", "metrics.json", "learning_curve.png", "config.json"):
+    for name in ("checkpoint.pt", "metrics.json", "config.json"):
         assert (tmp_path / name).exists(), name
+    assert [os.path.basename(p) for p in glob.glob(str(tmp_path / "resume-*.pt"))] == ["resume-000000000160.pt"]
 
 
 def test_resume_gives_the_same_weights(tmp_path):
@@ -198,9 +222,62 @@ def test_resume_refuses_another_config(tmp_path):
     train(tiny(), steps=64, out=str(tmp_path), final_eval=False)
     with pytest.raises(ValueError, match="differs"):
         train(tiny(lr=0.5), steps=128, resume=str(tmp_path), final_eval=False)
-    os.remove(tmp_path / "trainer.pt")
-    with pytest.raises(FileNotFoundError, match="trainer.pt"):
+    (resume_file,) = glob.glob(str(tmp_path / "resume-*.pt"))
+    os.remove(resume_file)
+    with pytest.raises(FileNotFoundError, match="resume state resume-000000000064.pt is missing"):
         train(tiny(), steps=128, resume=str(tmp_path), final_eval=False)
+
+
+def test_a_mismatched_resume_state_is_refused(tmp_path):
+    """A crash between the two writes: the checkpoint and the resume state are from different steps."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(tiny(), steps=64, out=str(a), final_eval=False)
+    train(tiny(), steps=128, out=str(b), final_eval=False)
+    (fa,) = glob.glob(str(a / "resume-*.pt"))
+    (fb,) = glob.glob(str(b / "resume-*.pt"))
+    os.replace(fb, fa)              # the file the checkpoint names now holds another state
+    with pytest.raises(ValueError, match="not the resume state that checkpoint.pt was saved with"):
+        train(tiny(), steps=256, resume=str(a), final_eval=False)
+
+
+def test_a_crash_between_the_writes_keeps_a_consistent_pair(tmp_path, monkeypatch):
+    """The new resume file is written first; if the checkpoint write then fails, the old pair still resumes."""
+    import dqngen_lib.checkpoint as C
+
+    out = tmp_path / "run"
+    train(tiny(), steps=64, out=str(out), final_eval=False)
+    tr = Trainer(tiny())
+    tr.restore(str(out))
+    tr.run_steps(4)
+    real = C.atomic_save
+
+    def crash_on_checkpoint(obj, path):
+        if path.endswith("checkpoint.pt"):
+            raise OSError("disk full")
+        real(obj, path)
+
+    monkeypatch.setattr(C, "atomic_save", crash_on_checkpoint)
+    with pytest.raises(OSError):
+        tr.save(str(out))
+    monkeypatch.setattr(C, "atomic_save", real)
+    full = train(tiny(), steps=128, final_eval=False)
+    resumed = train(tiny(), steps=128, out=str(out), resume=str(out), final_eval=False)
+    assert torch.equal(weights(resumed.qnet), weights(full.qnet))
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    train(tiny(), steps=64, out=str(out), final_eval=False)
+    before = (out / "checkpoint.pt").read_bytes()
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny(seed=1), steps=64, out=str(out), final_eval=False)
+    other = tmp_path / "other"
+    train(tiny(), steps=64, out=str(other), final_eval=False)
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny(), steps=128, out=str(other), resume=str(out), final_eval=False)
+    assert (out / "checkpoint.pt").read_bytes() == before
+    train(tiny(seed=1), steps=64, out=str(out), final_eval=False, force=True)
+    assert load_checkpoint(str(out)).cfg.seed == 1
 
 
 def test_budget_is_required():
@@ -208,18 +285,18 @@ def test_budget_is_required():
         train(tiny())
     with pytest.raises(ValueError, match="steps"):
         train(tiny(), steps=-5)
+    for bad in (float("nan"), float("inf"), -1.0, 0):
+        with pytest.raises(ValueError, match="seconds must be a positive finite number"):
+            train(tiny(), seconds=bad)
 
 
 # -- the benchmark against Stable-Baselines3 -----------------------------------------------------
 
 def test_benchmark_against_sb3_runs():
-    import pathlib
+    from dqngen_lib import bench
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "train_vs_sb3.py"
-    spec = importlib.util.spec_from_file_location("train_vs_sb3", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    rows = bench.run(seconds=0.5, seed=0, agents=("ours-conv", "sb3-conv", "seed"), cfg=tiny(channels=16, layers=2))
+    rows = bench.bench_train(seconds=0.5, seed=0, agents=("ours-conv", "sb3-conv", "seed"),
+                             cfg=tiny(channels=16, layers=2))
     assert [r["agent"] for r in rows] == ["ours", "Stable-Baselines3 DQN", "seed-style agent"]
     assert all(r["env_steps"] > 0 and 0.0 <= r["test_mse"] <= 1.0 for r in rows)
     assert rows[0]["params"] == rows[1]["params"]          # SB3 gets exactly our Q-network
@@ -231,5 +308,5 @@ def test_benchmark_against_sb3_runs():
         assert "time_to_bar" in r
     assert bench.time_to_reach([(1.0, 10, 0.5), (2.0, 20, 0.01)], 0.014) == 2.0
     assert bench.time_to_reach([(1.0, 10, 0.5)], 0.014) is None
-    table = bench.format_table(rows)
+    table = bench.format_train_table(rows)
     assert table.count("\n") == 4 and "Stable-Baselines3" in table and "not measured" in table

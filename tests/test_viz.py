@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from dqngen_lib import viz  # noqa: E402
-from dqngen_lib.envs import VecCanvasEnv, pen_moves  # noqa: E402
+from dqngen_lib.envs import ActionCodec, VecCanvasEnv, pen_moves  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -185,7 +185,8 @@ def test_learning_curves_reject_bad_input():
 
 
 def test_learning_curves_of_a_real_training_run():
-    from dqngen_lib.train import TrainConfig, train
+    from dqngen_lib.config import TrainConfig
+    from dqngen_lib.train import train
 
     cfg = TrainConfig(num_envs=16, learning_starts=64, batch_size=32, buffer_size=512, log_every=32, eval_every=128,
                       eval_images=20, channels=8, device="cpu")
@@ -199,13 +200,13 @@ def test_learning_curves_of_a_real_training_run():
 # -- plot_episode, figure_png ----------------------------------------------------------------------
 
 def test_plot_episode_shows_the_recorded_canvases_and_target():
-    from dqngen_lib.agent import rollout
     from dqngen_lib.nets import make_qnet
+    from dqngen_lib.rollout import epsilon_greedy, play
 
     env = VecCanvasEnv(2, horizon=6, seed=0)
     torch.manual_seed(0)
     net = make_qnet("conv", env.obs_shape, env.num_actions, channels=8)
-    ep = rollout(net, env, eps=0.5, index=[3, 4], seed=0)
+    ep = play(env, epsilon_greedy(net, 0.5, torch.Generator().manual_seed(1)), index=[3, 4], seed=0, record=True)
     fig = viz.plot_episode(ep, i=1, steps=[0, 3, 6])
     shown = [a for a in fig.axes if a.images]
     assert [a.get_title() for a in shown] == ["t=0", "t=3", "t=6", "target"]
@@ -216,13 +217,14 @@ def test_plot_episode_shows_the_recorded_canvases_and_target():
 
 
 def test_plot_episode_of_an_explorer_record():
+    from dqngen_lib.config import TrainConfig
+    from dqngen_lib.explorer import QExplorer
     from dqngen_lib.nets import make_qnet
-    from dqngen_lib.train import TrainConfig
 
     cfg = TrainConfig(horizon=5, channels=8, device="cpu")
     torch.manual_seed(0)
     net = make_qnet("conv", (3, 8, 8), 128, channels=8)
-    ex = viz.QExplorer(net, cfg, digit=2)
+    ex = QExplorer(net, cfg, digit=2)
     ep = ex.episode
     fig = viz.plot_episode(ep)
     shown = [a for a in fig.axes if a.images]
@@ -240,14 +242,14 @@ def test_figure_png_is_a_png_of_the_figure():
     assert other != png
 
 
-# -- describe_action agrees with the environment -------------------------------------------------
+# -- the action codec's words agree with the environment -------------------------------------------
 
 def test_describe_pixel_action_names_what_the_env_paints():
     env = VecCanvasEnv(1, horizon=4, seed=0)
     for a in (0, 1 * 64 + 3 * 8 + 4, 63, 64 + 9):
         env.reset(index=[0])
         env.step([a])
-        text = viz.describe_action(a, "pixel", 8)
+        text = ActionCodec("pixel", 8).describe(a)
         (r, c), = np.argwhere(env.canvas[0].numpy() > 0)
         assert text == f"paint ({r}, {c}) with ink {float(env.canvas[0, r, c]):g}"
 
@@ -261,23 +263,24 @@ def test_describe_pen_action_names_the_move_and_stop():
         a = level * 25 + moves.index([dy, dx])
         env.step([a])
         assert env.pen[0].tolist() == [start[0] + dy, start[1] + dx]
-        text = viz.describe_action(a, "pen", 8)
+        text = ActionCodec("pen", 8).describe(a)
         assert text == f"{['pen up', 'ink 0.5', 'ink 1'][level]}, move ({dy:+d}, {dx:+d})"
-    assert viz.describe_action(75, "pen", 8) == "stop"
+    assert ActionCodec("pen", 8).describe(75) == "stop"
     with pytest.raises(ValueError, match=r"invalid action 76; expected an integer in \[0, 76\)"):
-        viz.describe_action(76, "pen", 8)
+        ActionCodec("pen", 8).describe(76)
     with pytest.raises(ValueError, match="invalid action"):
-        viz.describe_action(True, "pixel", 8)
+        ActionCodec("pixel", 8).describe(True)
 
 
 # -- the checkpoint that ships with the course ---------------------------------------------------
 
 def test_pretrained_checkpoint_is_small_and_paints_well():
-    from dqngen_lib.agent import evaluate_reconstruction
+    from dqngen_lib.checkpoint import load_pretrained, pretrained_path
+    from dqngen_lib.rollout import evaluate_reconstruction
 
-    path = viz.pretrained_path("pixel")
+    path = pretrained_path("pixel")
     assert os.path.getsize(path) < 2 * 1024 * 1024
-    ck = viz.load_pretrained("pixel")
+    ck = load_pretrained("pixel", device="cpu")
     assert (ck.cfg.task, ck.cfg.mode) == ("reconstruct", "pixel")
     ev = evaluate_reconstruction(ck.qnet, ck.cfg, "test", max_images=100)
     # a trained painter removes most of the error of a blank canvas on held-out digits
@@ -285,4 +288,4 @@ def test_pretrained_checkpoint_is_small_and_paints_well():
     assert ev["mean_return"] > 0.9, ev
     assert math.isfinite(ck.metrics["final"]["test_mse"])
     with pytest.raises(ValueError, match="unknown pretrained checkpoint 'nope'"):
-        viz.pretrained_path("nope")
+        pretrained_path("nope")

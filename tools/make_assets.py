@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Retrain the small checkpoints that ship with the course (``dqngen_lib/assets``, lesson 08).
 
-Each one is trained on the CPU with the default ``TrainConfig`` of its mode (seed 0) for a fixed
-number of environment steps, so the run is reproducible, then saved without the optimizer state
-to keep the file small. The held-out test MSE is printed and stored in the checkpoint.
+Each one is trained on the CPU with the preset of its mode (``TrainConfig.preset``, seed 0) for a
+fixed number of environment steps, so the run is reproducible, then saved without the optimizer
+and resume state to keep the file small. The held-out test MSE is printed and stored in the
+checkpoint.
 
     python tools/make_assets.py            # both
     python tools/make_assets.py pixel      # one of them
@@ -15,14 +16,15 @@ import shutil
 import sys
 import tempfile
 
-from dqngen_lib.train import CHECKPOINT_FILE, TrainConfig, load_checkpoint, save_checkpoint, train
-from dqngen_lib.viz import PRETRAINED
+from dqngen_lib.checkpoint import CHECKPOINT_FILE, PRETRAINED, load_checkpoint, save_checkpoint
+from dqngen_lib.config import TrainConfig
+from dqngen_lib.train import train
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dqngen_lib", "assets")
 
 RECIPES = {
-    "pixel": (TrainConfig(device="cpu", seed=0), 240_000),
-    "pen": (TrainConfig(mode="pen", gamma=0.7, device="cpu", seed=0), 240_000),
+    "pixel": (TrainConfig.preset("reconstruct", "pixel", device="cpu", seed=0), 240_000),
+    "pen": (TrainConfig.preset("reconstruct", "pen", device="cpu", seed=0), 240_000),
 }
 
 
@@ -32,7 +34,7 @@ def make(name: str) -> None:
     cfg, steps = RECIPES[name]
     with tempfile.TemporaryDirectory() as tmp:
         res = train(cfg, steps=steps, out=os.path.join(tmp, "run"), progress=False)
-        ck = load_checkpoint(os.path.join(tmp, "run"))
+        ck = load_checkpoint(os.path.join(tmp, "run"), device="cpu")
         save_checkpoint(os.path.join(tmp, "small"), ck.cfg, ck.qnet, None, ck.rng_state, ck.extra)
         os.makedirs(ASSETS, exist_ok=True)
         shutil.copy(os.path.join(tmp, "small", CHECKPOINT_FILE), os.path.join(ASSETS, PRETRAINED[name]))

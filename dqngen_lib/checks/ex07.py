@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from ..generate import StyleModel, StylePotential
+from ..rewards import StyleModel, StylePotential
 from ._common import CheckError, call, expect_close, ok
 
 __all__ = ["toy_style_model", "check_sketch", "check_style_potential"]

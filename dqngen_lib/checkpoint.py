@@ -1,0 +1,213 @@
+"""Checkpoints (lesson 05): the one file format of a trained agent, the resume state bound to it, and
+the pretrained agents that ship with the course.
+
+A run folder holds ``checkpoint.pt`` -- light: the config, the Q-network's weights, the optimizer
+and the random generators, the training record -- and, for runs that can be continued, a resume
+state ``resume-<env steps>.pt`` with what an exact continuation needs besides (the environments'
+state, the replay buffer, the target network, counters). The checkpoint names its resume file
+and records the file's SHA-256 and step count, and the resume file records the step count too, so
+a mismatched pair is refused. The resume file is written first under a new name and the old one
+removed only after the new checkpoint is in place: a crash at any moment leaves a consistent
+pair. Every file is written atomically (a temporary file, then a rename).
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .config import TrainConfig, make_qnet
+from .utils import atomic_save, check_writable, get_device, nan_to_none
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "load_resume_state", "check_out_dir", "run_exists",
+           "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained", "FORMAT", "FORMAT_VERSION"]
+
+CHECKPOINT_FILE = "checkpoint.pt"
+FORMAT = "dqngen-checkpoint"
+FORMAT_VERSION = 2
+RESUME_FORMAT = "dqngen-resume"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the config, the Q-network (eval mode), optimizer and RNG state, extras."""
+
+    cfg: TrainConfig
+    qnet: torch.nn.Module
+    optimizer_state: dict | None
+    rng_state: dict | None
+    extra: dict
+    path: str
+    obs_shape: tuple
+    num_actions: int
+    resume: dict | None = None
+
+    @property
+    def metrics(self) -> dict:
+        """The training record (``curves``, ``eval``, ``final``) saved with the checkpoint."""
+        return self.extra.get("metrics", {})
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _safe_load(path: str) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, truncated file, unpickling refusal
+        raise ValueError(f"{path} is not a readable dqngen checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def run_exists(out_dir: str) -> bool:
+    """Whether ``out_dir`` already holds a run (a checkpoint or a resume state)."""
+    return os.path.exists(os.path.join(out_dir, CHECKPOINT_FILE)) or bool(glob.glob(os.path.join(out_dir, "resume-*.pt")))
+
+
+def check_out_dir(out_dir: str, resume: str | None = None, force: bool = False) -> None:
+    """Refuse an output folder that would lose something: a file, a folder we cannot write, or a run.
+
+    An existing run is continued only when ``resume`` names the same folder; ``force=True``
+    overwrites it on purpose. Nothing is written here.
+    """
+    out = os.path.abspath(out_dir)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out_dir!r} is a file, not a folder; give a folder for the run")
+    check_writable(os.path.join(out, CHECKPOINT_FILE))
+    same = resume is not None and os.path.abspath(resume) == out
+    if run_exists(out) and not same and not force:
+        raise ValueError(f"{out_dir!r} already holds a run (checkpoint.pt); to continue it use --resume {out_dir}, "
+                         "to start over in it on purpose add --force, or choose another --out folder")
+
+
+def save_checkpoint(out_dir: str, cfg: TrainConfig, qnet: torch.nn.Module, optimizer=None,
+                    rng_state: dict | None = None, extra: dict | None = None, resume_state: dict | None = None) -> str:
+    """Write ``out_dir/checkpoint.pt`` (and, with ``resume_state``, its resume file); returns its path.
+
+    ``resume_state`` must hold ``env_steps``; it is written first as ``resume-<env_steps>.pt`` and the
+    checkpoint records its name, SHA-256 and step count. Without ``resume_state`` the checkpoint
+    keeps pointing at the resume file it pointed at before, if that file holds the same step count
+    (the end of a run adds its final metrics without rewriting the replay buffer).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, CHECKPOINT_FILE)
+    resume = None
+    if resume_state is not None:
+        steps = int(resume_state["env_steps"])
+        name = f"resume-{steps:012d}.pt"
+        atomic_save({"format": RESUME_FORMAT, "version": FORMAT_VERSION, **resume_state}, os.path.join(out_dir, name))
+        resume = {"file": name, "sha256": _sha256(os.path.join(out_dir, name)), "env_steps": steps}
+    elif os.path.exists(path) and extra is not None:
+        try:
+            old = _safe_load(path).get("resume")
+        except (ValueError, AttributeError):
+            old = None
+        if old and old.get("env_steps") == extra.get("env_steps") and os.path.exists(os.path.join(out_dir, old["file"])):
+            resume = old
+    state = {
+        "format": FORMAT, "version": FORMAT_VERSION, "cfg": cfg.to_dict(),
+        "obs_shape": list(getattr(qnet, "obs_shape", ())), "num_actions": int(getattr(qnet, "num_actions", -1)),
+        "qnet": {k: v.detach().cpu() for k, v in qnet.state_dict().items()},
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "rng_state": rng_state if rng_state is not None else {"torch": torch.get_rng_state()},
+        "extra": nan_to_none(extra or {}),
+        "resume": resume,
+    }
+    atomic_save(state, path)
+    keep = None if resume is None else resume["file"]
+    for stale in glob.glob(os.path.join(out_dir, "resume-*.pt")):
+        if os.path.basename(stale) != keep:
+            os.remove(stale)
+    return path
+
+
+def load_checkpoint(path: str, device="auto") -> Checkpoint:
+    """Load a checkpoint folder (or its ``checkpoint.pt``); the Q-network is rebuilt from the config.
+
+    A missing file raises ``FileNotFoundError``; a corrupt file, another format, or weights that
+    do not fit the config raise ``ValueError`` saying what is wrong. ``device``: where the
+    Q-network goes (``"auto"``: CUDA when there is one).
+    """
+    path = os.fspath(path)
+    file = os.path.join(path, CHECKPOINT_FILE) if os.path.isdir(path) else path
+    if not os.path.exists(file):
+        raise FileNotFoundError(f"no checkpoint at {file!r} (expected a folder written by 'dqngen train')")
+    device = get_device(device)
+    st = _safe_load(file)
+    if not isinstance(st, dict) or st.get("format") != FORMAT:
+        raise ValueError(f"{file} is not a dqngen checkpoint (no '{FORMAT}' format tag)")
+    if st.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{file}: checkpoint format version {st.get('version')!r}, this dqngen reads "
+                         f"{FORMAT_VERSION}; retrain it with this version")
+    try:
+        cfg = TrainConfig.from_dict(st["cfg"])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{file}: the stored config is invalid: {exc}") from None
+    obs_shape, num_actions = tuple(st["obs_shape"]), int(st["num_actions"])
+    try:
+        qnet = make_qnet(cfg, obs_shape, num_actions)
+        qnet.load_state_dict(st["qnet"])
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()
+        raise ValueError(f"{file}: the weights do not match a {cfg.qnet!r} Q-network for observations {obs_shape} "
+                         f"and {num_actions} actions ({' '.join(first[:3])})") from None
+    qnet.to(device).eval()
+    return Checkpoint(cfg=cfg, qnet=qnet, optimizer_state=st.get("optimizer"), rng_state=st.get("rng_state"),
+                      extra=st.get("extra") or {}, path=os.path.dirname(os.path.abspath(file)),
+                      obs_shape=obs_shape, num_actions=num_actions, resume=st.get("resume"))
+
+
+def load_resume_state(ck: Checkpoint) -> dict:
+    """The resume state bound to a checkpoint, checked against it (``ValueError`` on a mismatch)."""
+    if not ck.resume:
+        raise FileNotFoundError(f"cannot resume from {ck.path}: its checkpoint has no resume state (a pretrained "
+                                "or final-only checkpoint); train a new run instead")
+    file = os.path.join(ck.path, ck.resume["file"])
+    if not os.path.exists(file):
+        raise FileNotFoundError(f"cannot resume from {ck.path}: its resume state {ck.resume['file']} is missing")
+    if _sha256(file) != ck.resume["sha256"]:
+        raise ValueError(f"cannot resume from {ck.path}: {ck.resume['file']} is not the resume state that "
+                         f"checkpoint.pt was saved with (its content hash differs)")
+    st = _safe_load(file)
+    if not isinstance(st, dict) or st.get("format") != RESUME_FORMAT:
+        raise ValueError(f"{file} is not a dqngen resume state")
+    steps = (ck.resume.get("env_steps"), st.get("env_steps"), ck.extra.get("env_steps"))
+    if len(set(steps)) != 1:
+        raise ValueError(f"cannot resume from {ck.path}: the checkpoint and its resume state are at different "
+                         f"steps {steps}")
+    return st
+
+
+# ---------------------------------------------------------------------------------------------
+# The checkpoints that ship with the course (lesson 08)
+# ---------------------------------------------------------------------------------------------
+
+PRETRAINED = {"pixel": "pixel_reconstruct.pt", "pen": "pen_reconstruct.pt"}
+
+
+def pretrained_path(name: str = "pixel") -> str:
+    """Path of a checkpoint that ships with the course (``dqngen_lib/assets``; lesson 08).
+
+    ``tools/make_assets.py`` makes them with the preset of each mode (``TrainConfig.preset``),
+    seed 0, on the CPU, saved without optimizer or resume state; the config and the training
+    record are inside the file (``dqngen evaluate --checkpoint PATH`` prints them).
+    """
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained checkpoint {name!r}; expected one of {sorted(PRETRAINED)}")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", PRETRAINED[name])
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"the pretrained checkpoint {path} is missing; reinstall dqngen")
+    return path
+
+
+def load_pretrained(name: str = "pixel", device="auto") -> Checkpoint:
+    """Load a checkpoint that ships with the course (see ``pretrained_path``)."""
+    return load_checkpoint(pretrained_path(name), device=device)
