@@ -26,8 +26,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dqngen)" >/dev/null
 	@touch $(STAMP)
 
+# As root (a container) JupyterLab needs --allow-root; with no display it cannot open a browser, so it
+# only prints the URL to open. LAB_ARGS passes more options, e.g. LAB_ARGS="--ip 0.0.0.0 --port 8888".
+LAB_ARGS ?=
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/00_tour.ipynb
+	@args="$(LAB_ARGS)"; \
+	if [ "$$(id -u)" = "0" ]; then args="$$args --allow-root"; fi; \
+	if [ "$$(uname)" != "Darwin" ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then args="$$args --no-browser"; fi; \
+	echo "Starting JupyterLab on notebooks/00_tour.ipynb: open the http://127.0.0.1:... URL it prints below (Ctrl-C stops it)."; \
+	exec $(VENV)/bin/jupyter lab $$args notebooks/00_tour.ipynb
 
 test: install
 	@if [ "$$CI" = "true" ] && ! command -v chromium >/dev/null; then \

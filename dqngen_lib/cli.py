@@ -90,7 +90,10 @@ def _npz_out(path: str, force: bool) -> str:
 
 
 def _device(s: str) -> str:
-    get_device(s)  # validates: a clear message for 'meta', 'gpu', 'cuda' without a GPU ...
+    try:
+        get_device(s)  # a clear message for 'meta', 'gpu', 'cuda' without a GPU ...
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return s
 
 

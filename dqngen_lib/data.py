@@ -123,14 +123,33 @@ def _read_idx(path: str) -> np.ndarray:
 
 
 def _scale_images(x: np.ndarray, path: str, what: str) -> np.ndarray:
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"{path}: {what} must be a numeric array, got dtype {x.dtype}")
     if x.ndim != 3 or x.shape[1] != x.shape[2]:
         raise ValueError(f"{path}: {what} must have shape (N, H, H), got {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{path}: there are no {what} (the split is empty)")
     x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{path}: {what} hold {int((~np.isfinite(x)).sum())} NaN or infinite pixel(s)")
     if x.max() > 1.0:
         x = x / 255.0
     if x.min() < 0 or x.max() > 1:
-        raise ValueError(f"{path}: {what} values must lie in [0, 255] or [0, 1]")
+        raise ValueError(f"{path}: {what} values must lie in [0, 255] or [0, 1], got values in "
+                         f"[{x.min():g}, {x.max():g}]")
     return x
+
+
+def _check_labels(y: np.ndarray, path: str, what: str) -> np.ndarray:
+    if y.dtype == object or not np.issubdtype(y.dtype, np.number):
+        raise ValueError(f"{path}: {what} labels must be integers 0-9, got dtype {y.dtype}")
+    y = y.ravel()
+    if np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+        bad = y[~np.isfinite(y) | (y != np.round(y))][0]
+        raise ValueError(f"{path}: {what} labels must be integers 0-9, got {bad:g}")
+    if len(y) and (y.min() < 0 or y.max() > 9):
+        raise ValueError(f"{path}: {what} labels must be digits 0-9, got values in [{y.min():g}, {y.max():g}]")
+    return y.astype(np.int64)
 
 
 def load_mnist(path: str, ink_levels: int | None = 3, test_path: str | None = None) -> Digits:
@@ -166,13 +185,16 @@ def load_mnist(path: str, ink_levels: int | None = 3, test_path: str | None = No
                     raise ValueError(f"{path}: npz lacks arrays {sorted(missing)}; "
                                      "expected x_train, y_train, x_test, y_test")
                 xtr, ytr, xte, yte = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-        except ValueError:
+        except ValueError as exc:
+            if "allow_pickle" in str(exc):
+                raise ValueError(f"{path}: holds object arrays (Python objects); expected numeric arrays "
+                                 "x_train, y_train, x_test, y_test") from None
             raise
-        except Exception as exc:  # zipfile.BadZipFile, OSError, pickle refusal ...
+        except Exception as exc:  # zipfile.BadZipFile, OSError ...
             raise ValueError(f"{path}: not a readable .npz file ({exc})") from exc
     xtr = _scale_images(np.asarray(xtr), path, "train images")
     xte = _scale_images(np.asarray(xte), path, "test images")
-    ytr, yte = np.asarray(ytr).astype(np.int64).ravel(), np.asarray(yte).astype(np.int64).ravel()
+    ytr, yte = _check_labels(np.asarray(ytr), path, "train"), _check_labels(np.asarray(yte), path, "test")
     for x, y, what in ((xtr, ytr, "train"), (xte, yte, "test")):
         if len(x) != len(y):
             raise ValueError(f"{path}: {len(x)} {what} images but {len(y)} labels")

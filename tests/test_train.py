@@ -310,3 +310,28 @@ def test_benchmark_against_sb3_runs():
     assert bench.time_to_reach([(1.0, 10, 0.5)], 0.014) is None
     table = bench.format_train_table(rows)
     assert table.count("\n") == 4 and "Stable-Baselines3" in table and "not measured" in table
+
+
+def test_two_quick_ctrl_c_say_what_is_kept(tmp_path, capsys):
+    """The second Ctrl-C stops inside a chunk: nothing is saved, and the message says what the folder holds."""
+    def interrupt_twice(trainer, point):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "young"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(), steps=10_000, out=str(out), final_eval=False, callback=interrupt_twice)
+    err = capsys.readouterr().err
+    assert "nothing saved" in err and "holds no checkpoint of this run yet" in err and "is kept" not in err
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_cli_turns_a_hard_stop_into_exit_130(tmp_path, capsys, monkeypatch):
+    import dqngen_lib.cli as cli
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "train", stop)
+    assert cli.main(["train", "--steps", "64", "--out", str(tmp_path / "r"), "--device", "cpu"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
