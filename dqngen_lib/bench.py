@@ -3,7 +3,7 @@
 ``bench_env``: steps/s of the batched ``VecCanvasEnv`` at several batch sizes against a plain
 loop over the gymnasium ``CanvasEnv``, both action modes, measured side by side in one run and
 reported as ratios. ``bench_train``: our trainer against Stable-Baselines3 ``DQN`` (with exactly
-our Q-network, or the seed's MLP) and the seed-style agent, the same wall-clock budget each, one
+our Q-network, or the seed's MLP) and the seed article's agent, the same wall-clock budget each, one
 after the other in one process, quality measured on the held-out digits with evaluations off the
 clock. The command line (``dqngen bench env | train``) lives in ``cli``.
 """
@@ -19,7 +19,7 @@ from .config import TrainConfig, dataset, make_qnet
 from .envs import CanvasEnv, VecCanvasEnv
 from .nets import count_params
 from .rollout import evaluate_reconstruction
-from .seed_agent import run_seed_agent
+from .seed_agent import SEED_HIDDEN, run_seed_agent
 from .train import Trainer
 from .utils import describe_device, machine_info
 
@@ -120,7 +120,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Our trainer against Stable-Baselines3 and the seed-style agent
+# Our trainer against Stable-Baselines3 and the seed article's agent
 # ---------------------------------------------------------------------------------------------
 
 def run_ours(cfg: TrainConfig, seconds: float, first_eval: float = 0.5, growth: float = 1.3) -> dict:
@@ -231,9 +231,10 @@ def run_sb3(cfg: TrainConfig, seconds: float, network: str = "conv", first_eval:
 
 
 def run_seed(cfg: TrainConfig, seconds: float) -> dict:
-    """The seed-style agent (one env, deque replay, MLP, its target sync rule) for ``seconds``."""
+    """The seed article's agent as written (one env, deque replay, MLP 128-128, no exploration, its target
+    sync rule) for ``seconds``."""
     r = run_seed_agent(cfg, seconds=seconds)
-    return {"agent": "seed-style agent", "network": "mlp", "params": count_params(r["agent"].qnet), "num_envs": 1,
+    return {"agent": "seed agent", "network": "mlp", "params": count_params(r["agent"].qnet), "num_envs": 1,
             "seconds": r["seconds"], "env_steps": r["env_steps"], "updates": r["updates"],
             "test_mse": r["test_mse"], "curve": [],
             "target_syncs": r["syncs"]}
@@ -268,9 +269,11 @@ def bench_train(seconds: float = 60.0, seed: int = 0, agents=("ours-conv", "ours
         if log:
             log(f"running {name} for {seconds:g} s ...")
         if name.startswith("ours-"):
-            row = run_ours(base.replace(qnet=name.split("-")[1]), seconds)
+            net = name.split("-")[1]
+            row = run_ours(base.replace(qnet=net, hidden=SEED_HIDDEN) if net == "mlp" else base.replace(qnet=net),
+                           seconds)
         elif name.startswith("sb3-"):
-            row = run_sb3(base, seconds, network=name.split("-")[1])
+            row = run_sb3(base.replace(hidden=SEED_HIDDEN), seconds, network=name.split("-")[1])
         elif name == "seed":
             row = run_seed(base, seconds)
         else:

@@ -375,7 +375,7 @@ def _add_bench(sub) -> None:
     pe = bs.add_parser("env", help="VecCanvasEnv vs the gymnasium loop, both modes")
     env_options(pe)
     pe.set_defaults(func=_cmd_bench_env)
-    pt = bs.add_parser("train", help="our trainer vs Stable-Baselines3 DQN and the seed-style agent")
+    pt = bs.add_parser("train", help="our trainer vs Stable-Baselines3 DQN and the seed article's agent")
     pt.add_argument("--seconds", type=_positive_float, default=60.0, help="wall-clock budget of every agent (default 60)")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--agents", default="ours-conv,ours-mlp,sb3-conv,sb3-mlp,seed",

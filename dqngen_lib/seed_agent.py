@@ -1,9 +1,25 @@
-"""The seed article's agent, kept as it was written, as a baseline (lesson 05).
+"""The seed article's agent, kept as it was written, and the course's fixes to it as named changes (lesson 05).
 
-``SeedAgent`` is the article's ``DQNAgent`` made to run on the course's environment: one
-environment, a ``deque`` replay sampled with ``random.sample``, the MLP Q-network, MSE loss, and
-the target network synced when ``len(memory) % target_update == 0``. ``run_seed_agent`` trains it
-on the gymnasium ``dqngen/Canvas-v0`` for a budget with the course's budget driver.
+The course grew from an article, "DQN在图像生成中的应用实战" ("DQN for image generation in
+practice"). Its agent, as written: a ``DQN`` of ``Linear(state_dim, 128)``, ``Linear(128, 128)``,
+``Linear(128, action_dim)`` with ReLUs; ``DQNAgent(state_dim, action_dim, gamma=0.99, lr=1e-3)``
+with Adam and a ``deque(maxlen=10000)`` replay memory; ``select_action`` a plain argmax (no
+exploration at all); ``update(batch_size)`` samples with ``random.sample``, regresses ``Q(s, a)``
+with MSE on ``r + gamma * max_a' Q_target(s', a') * (1 - done)``, and copies the target network
+when ``len(replay_buffer) % 100 == 0``. The article stops before its training loop, so the loop
+here is ours: one ``update`` per environment step once the memory holds a batch (64).
+
+``SeedAgent`` is that agent. The course's fixes are separate, named options, off by default, so
+lesson 05 can switch them on one at a time (``SEED_FIXES``):
+
+* ``explore``: ε-greedy actions, ε decayed from 1 to 0.05 over the first 5,000 updates (the
+  seed never explores, so it only ever sees the consequences of its own argmax);
+* ``target_period``: copy the target network every ``target_period`` updates (the seed's rule
+  syncs every 100 transitions while the deque fills, then -- its length stuck at 10,000, a multiple
+  of 100 -- after *every* update: no target network at all).
+
+``run_seed_agent`` trains it on the gymnasium ``dqngen/Canvas-v0`` for a budget with the course's
+budget driver.
 """
 from __future__ import annotations
 
@@ -21,23 +37,33 @@ from .nets import MLPQNet
 from .replay import DequeReplay
 from .rollout import evaluate_reconstruction
 
-__all__ = ["SeedAgent", "run_seed_agent"]
+__all__ = ["SeedAgent", "run_seed_agent", "SEED_FIXES", "SEED_HIDDEN"]
+
+SEED_HIDDEN = 128
+SEED_FIXES = {
+    "explore": "ε-greedy exploration, ε from 1 to 0.05 over 5,000 updates (the seed's select_action is a plain argmax)",
+    "target_period": "copy the target network every 1,000 updates (the seed copies whenever len(memory) % 100 == 0: "
+                     "after every update once the memory is full)",
+}
 
 
 class SeedAgent:
-    """The seed project's agent, kept as it was written, for comparison (lesson 05).
+    """The seed article's ``DQNAgent``, as written, with the course's fixes as opt-in options (lesson 05).
 
-    One environment, a ``deque`` replay sampled with ``random.sample``, the MLP Q-network, MSE
-    loss, ε decayed multiplicatively after every update, and the target network synced when
-    ``len(memory) % target_update == 0``. That last rule is the seed's quirk: while the memory
-    fills up it syncs every ``target_update`` transitions, but once the deque is full its length
-    never changes, so the target is then synced after *every* update (when ``memory_size`` is a
-    multiple of ``target_update``, as in the seed) or never again. ``syncs`` counts them.
+    Defaults are the article's: MLP 128-128, ``gamma=0.99``, ``lr=1e-3``, Adam, a ``deque`` of 10,000
+    transitions sampled with ``random.sample``, MSE loss, greedy actions, and the target network
+    synced when ``len(memory) % target_update == 0`` (``target_update=100``). ``syncs`` counts the
+    syncs. Fixes: ``explore=True`` (ε-greedy, ε decayed linearly from ``eps_start`` to ``eps_end``
+    over ``eps_decay_updates`` updates) and ``target_period=N`` (sync every N updates instead).
     """
 
-    def __init__(self, obs_shape, num_actions: int, hidden: int = 256, lr: float = 1e-3, gamma: float = 0.9,
-                 eps_start: float = 1.0, eps_end: float = 0.05, eps_decay: float = 0.9995,
-                 memory_size: int = 10_000, batch_size: int = 64, target_update: int = 1000, seed: int = 0):
+    def __init__(self, obs_shape, num_actions: int, hidden: int = SEED_HIDDEN, lr: float = 1e-3, gamma: float = 0.99,
+                 memory_size: int = 10_000, batch_size: int = 64, target_update: int = 100, seed: int = 0,
+                 explore: bool = False, eps_start: float = 1.0, eps_end: float = 0.05, eps_decay_updates: int = 5_000,
+                 target_period: int | None = None):
+        if target_period is not None and (isinstance(target_period, bool) or not isinstance(target_period, int)
+                                          or target_period < 1):
+            raise ValueError(f"target_period must be None (the seed's rule) or a positive integer, got {target_period!r}")
         torch.manual_seed(seed)
         self.rng = random.Random(seed)
         self.qnet = MLPQNet(obs_shape, num_actions, hidden=hidden)
@@ -45,14 +71,22 @@ class SeedAgent:
         self.optimizer = torch.optim.Adam(self.qnet.parameters(), lr=lr)
         self.memory = DequeReplay(memory_size, seed=seed)
         self.num_actions, self.gamma, self.batch_size = num_actions, gamma, batch_size
-        self.eps, self.eps_end, self.eps_decay = eps_start, eps_end, eps_decay
-        self.target_update = target_update
+        self.target_update, self.target_period = target_update, target_period
+        self.explore, self.eps_start, self.eps_end, self.eps_decay_updates = explore, eps_start, eps_end, eps_decay_updates
         self.syncs = 0
         self.updates = 0
 
+    @property
+    def eps(self) -> float:
+        """The exploration rate now: 0 for the seed (no exploration), decaying with ``explore=True``."""
+        if not self.explore:
+            return 0.0
+        frac = min(self.updates / max(self.eps_decay_updates, 1), 1.0)
+        return self.eps_start + frac * (self.eps_end - self.eps_start)
+
     def act(self, obs: np.ndarray) -> int:
-        """ε-greedy on one observation (a NumPy array), as the seed does it."""
-        if self.rng.random() < self.eps:
+        """The seed's ``select_action``: argmax of Q (with ``explore=True``: ε-greedy)."""
+        if self.explore and self.rng.random() < self.eps:
             return self.rng.randrange(self.num_actions)
         with torch.no_grad():
             return int(self.qnet(torch.as_tensor(obs)[None]).argmax(dim=1).item())
@@ -61,7 +95,7 @@ class SeedAgent:
         self.memory.add(obs, action, reward, next_obs, terminated)
 
     def replay(self) -> float | None:
-        """One update from a random minibatch; returns the loss (a Python float, as the seed logs it)."""
+        """The seed's ``update``: one step on a random minibatch; returns the loss (a Python float)."""
         if len(self.memory) < self.batch_size:
             return None
         b = self.memory.sample(self.batch_size)
@@ -73,30 +107,35 @@ class SeedAgent:
         loss.backward()
         self.optimizer.step()
         self.updates += 1
-        if len(self.memory) % self.target_update == 0:
+        sync = (self.updates % self.target_period == 0) if self.target_period else \
+            (len(self.memory) % self.target_update == 0)
+        if sync:
             self.target_net.load_state_dict(self.qnet.state_dict())
             self.syncs += 1
-        self.eps = max(self.eps_end, self.eps * self.eps_decay)
         return loss.item()
 
 
 def run_seed_agent(cfg: TrainConfig, seconds: float | None = None, steps: int | None = None,
-                   eval_every: float | None = None, agent_kwargs: dict | None = None,
+                   eval_every: float | None = None, fixes=(), agent_kwargs: dict | None = None,
                    max_eval_images: int | None = None) -> dict:
     """Train ``SeedAgent`` on the gymnasium ``dqngen/Canvas-v0`` (one canvas) for a budget (lesson 05).
 
-    ``cfg`` is a ``TrainConfig`` (mode, size, horizon, ink levels, seed, data). One update per
-    environment step, as in the seed. Returns a dict with the agent, ``env_steps``, ``updates``,
-    ``seconds``, ``syncs``, ``curve`` (seconds, env_steps, test_mse) when ``eval_every`` (seconds of
-    training between evaluations, which pause the clock) is given, and the final ``test_mse`` on
-    the test digits.
+    The agent is the seed's (its own network and hyper-parameters); ``cfg`` gives the task only
+    (mode, size, horizon, ink levels, data) and the seed. ``fixes``: names from ``SEED_FIXES`` to
+    switch on; ``agent_kwargs`` overrides ``SeedAgent``'s arguments. One update per environment
+    step. Returns a dict with the agent, ``env_steps``, ``updates``, ``seconds``, ``syncs``,
+    ``curve`` (seconds, env_steps, test_mse) when ``eval_every`` (seconds of training between
+    evaluations, which pause the clock) is given, and the final ``test_mse`` on the test digits.
     """
     if cfg.task != "reconstruct":
         raise ValueError("the seed agent baseline is for the reconstruct task")
+    unknown = sorted(set(fixes) - set(SEED_FIXES))
+    if unknown:
+        raise ValueError(f"unknown fix(es) {unknown}; expected names from {sorted(SEED_FIXES)}")
     images, labels = dataset(cfg).split("train")
     env = gym.make("dqngen/Canvas-v0", mode=cfg.mode, task="reconstruct", size=cfg.size, horizon=cfg.horizon,
                    ink_levels=cfg.ink_levels, pen_window=cfg.pen_window, images=images, labels=labels)
-    kw = dict(hidden=cfg.hidden, lr=cfg.lr, gamma=cfg.gamma, seed=cfg.seed)
+    kw = dict(seed=cfg.seed, explore="explore" in fixes, target_period=1_000 if "target_period" in fixes else None)
     kw.update(agent_kwargs or {})
     agent = SeedAgent(env.observation_space.shape, env.action_space.n, **kw)
     state = {"obs": env.reset(seed=cfg.seed)[0], "n": 0}

@@ -7,7 +7,8 @@ from dqngen_lib.seed_agent import SeedAgent, run_seed_agent
 
 def test_seed_agent_target_sync_quirk():
     env = make_env(TrainConfig(), 1, seed=0)
-    agent = SeedAgent(env.obs_shape, env.num_actions, hidden=16, memory_size=40, batch_size=8, target_update=20)
+    agent = SeedAgent(env.obs_shape, env.num_actions, hidden=16, memory_size=40, batch_size=8, target_update=20,
+                      explore=True, eps_decay_updates=50)
     obs = env.reset()[0].numpy()
     for _ in range(100):
         a = agent.act(obs)
@@ -21,8 +22,35 @@ def test_seed_agent_target_sync_quirk():
 
 
 def test_run_seed_agent_for_a_budget_in_steps():
-    r = run_seed_agent(TrainConfig(hidden=16), steps=120, eval_every=1e-3, max_eval_images=10)
+    r = run_seed_agent(TrainConfig(), steps=120, eval_every=1e-3, max_eval_images=10, agent_kwargs={"hidden": 16})
     assert r["env_steps"] == 120 and r["updates"] == 120 - 64 + 1       # updates start once 64 are stored
     assert 0.0 <= r["test_mse"] <= 1.0 and r["curve"]["test_mse"]
     assert r["curve"]["env_steps"] == sorted(r["curve"]["env_steps"])
     assert torch.is_tensor(next(r["agent"].qnet.parameters()))
+
+
+def test_the_seed_as_written():
+    env = make_env(TrainConfig(), 1, seed=0)
+    agent = SeedAgent(env.obs_shape, env.num_actions)
+    shapes = [tuple(p.shape) for p in agent.qnet.parameters()]
+    assert shapes == [(128, 3 * 64), (128,), (128, 128), (128,), (128, 128), (128,)]   # 128-128, then the head
+    assert (agent.gamma, agent.optimizer.param_groups[0]["lr"], agent.memory.memory.maxlen) == (0.99, 1e-3, 10_000)
+    assert agent.eps == 0.0                                  # select_action is an argmax: no exploration
+    obs = env.reset()[0].numpy()
+    first = agent.act(obs)
+    assert all(agent.act(obs) == first for _ in range(20))   # the same state, always the same action
+
+
+def test_fixes_are_named_and_checked():
+    import pytest
+
+    from dqngen_lib.seed_agent import SEED_FIXES
+
+    assert set(SEED_FIXES) == {"explore", "target_period"}
+    with pytest.raises(ValueError, match="unknown fix"):
+        run_seed_agent(TrainConfig(), steps=10, fixes=("huber",))
+    r = run_seed_agent(TrainConfig(), steps=200, fixes=("explore", "target_period"),
+                       agent_kwargs={"hidden": 16, "memory_size": 100, "eps_decay_updates": 50})
+    assert r["syncs"] == 0 and r["updates"] == 200 - 64 + 1   # target_period 1000: no sync yet (the seed: 101)
+    seed = run_seed_agent(TrainConfig(), steps=200, agent_kwargs={"hidden": 16, "memory_size": 100})
+    assert seed["syncs"] == 101                              # memory full at 100, then a sync after every update

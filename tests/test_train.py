@@ -297,7 +297,7 @@ def test_benchmark_against_sb3_runs():
 
     rows = bench.bench_train(seconds=0.5, seed=0, agents=("ours-conv", "sb3-conv", "seed"),
                              cfg=tiny(channels=16, layers=2))
-    assert [r["agent"] for r in rows] == ["ours", "Stable-Baselines3 DQN", "seed-style agent"]
+    assert [r["agent"] for r in rows] == ["ours", "Stable-Baselines3 DQN", "seed agent"]
     assert all(r["env_steps"] > 0 and 0.0 <= r["test_mse"] <= 1.0 for r in rows)
     assert rows[0]["params"] == rows[1]["params"]          # SB3 gets exactly our Q-network
     assert "time_to_sb3" in rows[0] and rows[0]["curve"] and rows[1]["curve"]
