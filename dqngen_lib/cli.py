@@ -23,6 +23,7 @@ from .bench import bench_env, bench_train, format_table, format_train_table, mac
 from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint
 from .config import TrainConfig
 from .data import load_digits
+from .experiments import EXPERIMENTS, run_experiment
 from .generate import evaluate_generation, sample
 from .metrics import num_distinct
 from .rollout import evaluate_reconstruction, reconstruct, reference_mse
@@ -64,6 +65,16 @@ def _int_list(s: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {s!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {s!r}")
+    return values
+
+
+def _seed_list(s: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(p) for p in s.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {s!r}") from None
+    if not values or min(values) < 0 or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated integers >= 0, got {s!r}")
     return values
 
 
@@ -384,9 +395,37 @@ def _add_bench(sub) -> None:
     pt.set_defaults(func=_cmd_bench_train)
 
 
+def _cmd_experiment(args) -> int:
+    if args.list or args.name is None:
+        for name, e in EXPERIMENTS.items():
+            print(f"{name}: {e.description}")
+        return 0
+    path = run_experiment(args.name, seeds=args.seeds, out=args.out, quick=args.quick, force=args.force,
+                          log=lambda m: print(m, file=sys.stderr, flush=True),
+                          command="dqngen experiment " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["experiment"]
+                          else None)
+    print(json.dumps({"out": path}))
+    return 0
+
+
+def _add_experiment(sub) -> None:
+    p = sub.add_parser("experiment", help="run a named multi-seed experiment into a result file (lessons 05-07)",
+                       description="Train the configurations of a named experiment over seeds and write "
+                                   "results/NAME.json (machine, date, command, configs, seeds, curves), the file "
+                                   "the lessons load. --list shows the experiments.")
+    p.add_argument("name", nargs="?", choices=sorted(EXPERIMENTS), help="the experiment")
+    p.add_argument("--list", action="store_true", help="list the experiments")
+    p.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--out", default=None, help="result file (default results/NAME.json)")
+    p.add_argument("--quick", action="store_true", help="a tiny budget, to check that it runs")
+    p.add_argument("--force", action="store_true", help="overwrite an existing result file")
+    p.set_defaults(func=_cmd_experiment)
+
+
 # The subcommands, in the order ``dqngen --help`` lists them.
 COMMANDS = (("info", _add_info), ("train", _add_train), ("evaluate", _add_evaluate),
-            ("reconstruct", _add_reconstruct), ("sample", _add_sample), ("bench", _add_bench))
+            ("reconstruct", _add_reconstruct), ("sample", _add_sample), ("experiment", _add_experiment),
+            ("bench", _add_bench))
 
 
 def build_parser() -> argparse.ArgumentParser:

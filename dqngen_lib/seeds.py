@@ -120,24 +120,28 @@ def format_table(results, metric: str = "test_mse", digits: int = 4, extra: dict
     return "\n".join(rows)
 
 
-def _curve(run: dict, metric: str, x: str):
-    ev = run.get("eval", {})
+def _curve(run: dict, metric: str, x: str, source: str):
+    ev = run.get(source, {})
     xs, ys = ev.get(x, []), ev.get(metric, [])
     pts = [(float(a), float(b)) for a, b in zip(xs, ys) if a is not None and b is not None]
     fin = run.get("final", {})
-    if fin.get(metric) is not None and fin.get(x if x != "seconds" else "seconds") is not None:
-        fx = float(fin["env_steps"] if x == "env_steps" else fin["seconds"])
+    if source == "eval" and fin.get(metric) is not None and fin.get(x) is not None:
+        fx = float(fin[x])
         if not pts or fx > pts[-1][0]:
             pts.append((fx, float(fin[metric])))
     return np.array(pts).reshape(-1, 2)
 
 
 def plot_bands(results, metric: str = "test_mse", x: str = "env_steps", ax=None, logy: bool = True,
-               references: dict | None = None, title: str | None = None):
-    """Evaluation curves of several ``SeedRuns``: the mean over seeds as a line, the band from the
-    lowest to the highest seed shaded (curves are interpolated onto a common grid). ``references``:
-    horizontal lines ``{label: value}`` (planners, the perfect painter). Returns the figure."""
+               references: dict | None = None, title: str | None = None, source: str = "eval",
+               ylabel: str | None = None):
+    """Curves of several ``SeedRuns``: the mean over seeds as a line, the band from the lowest to the
+    highest seed shaded (curves are interpolated onto a common grid). ``source`` is the record that
+    holds the curve (``"eval"``: the held-out evaluations; ``"probes"``: what an experiment measured
+    during training); the legend gives the final mean ± sd. ``references``: horizontal lines
+    ``{label: value}`` (planners, the perfect painter). Returns the figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
 
     if x not in ("env_steps", "seconds"):
         raise ValueError(f"x must be 'env_steps' or 'seconds', got {x!r}")
@@ -146,28 +150,24 @@ def plot_bands(results, metric: str = "test_mse", x: str = "env_steps", ax=None,
     else:
         fig = ax.figure
     for i, r in enumerate(_as_list(results)):
-        curves = [c for c in (_curve(run, metric, x) for run in r.runs) if len(c)]
+        curves = [c for c in (_curve(run, metric, x, source) for run in r.runs) if len(c)]
         if not curves:
             continue
         hi = min(c[-1, 0] for c in curves)
         grid = np.unique(np.concatenate([c[:, 0] for c in curves]))
         grid = grid[grid <= hi]
         ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
-        color = f"C{i}"
-        m, sd = r.summary(metric) if all(run.get("final", {}).get(metric) is not None for run in r.runs) else (
-            float(ys[:, -1].mean()), float(ys[:, -1].std(ddof=1)) if len(ys) > 1 else 0.0)
-        ax.plot(grid, ys.mean(0), color=color, label=f"{r.label}: {m:.4f} ± {sd:.4f} ({len(r.seeds)} seeds)")
-        ax.fill_between(grid, ys.min(0), ys.max(0), color=color, alpha=0.2, linewidth=0)
+        m, sd = summary([c[-1, 1] for c in curves])
+        ax.plot(grid, ys.mean(0), color=f"C{i}", label=f"{r.label}: {m:.4g} ± {sd:.2g} ({len(curves)} seeds)")
+        ax.fill_between(grid, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2, linewidth=0)
     for j, (name, v) in enumerate((references or {}).items()):
-        ax.axhline(v, color="gray", ls=["--", ":", "-.", (0, (1, 3))][j % 4], lw=1, label=f"{name}: {v:.4f}")
+        ax.axhline(v, color="gray", ls=["--", ":", "-.", (0, (1, 3))][j % 4], lw=1, label=f"{name}: {v:.4g}")
     if logy:
         ax.set_yscale("log")
-        from matplotlib.ticker import FormatStrFormatter
-
         ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
         ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
     ax.set_xlabel("environment steps" if x == "env_steps" else "seconds of training")
-    ax.set_ylabel({"test_mse": "held-out test MSE per pixel"}.get(metric, metric))
+    ax.set_ylabel(ylabel or {"test_mse": "held-out test MSE per pixel"}.get(metric, metric))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     if title:

@@ -1,0 +1,165 @@
+"""Named multi-seed experiments behind the lessons' comparisons (``dqngen experiment NAME``).
+
+A comparison in a lesson ("A beats B") is a claim about a random process, so it is measured over
+several seeds and shown as mean ± sd or a band. Runs of minutes do not belong in a lesson's
+execution: each experiment here trains its configurations over seeds and writes a result file
+(``results/NAME.json``: the machine, the date, the command, every config, seed and curve) that the
+lessons load and plot, while they train one seed live. Budgets are in environment steps unless an
+experiment is about wall-clock time, so a result does not depend on how busy the machine was.
+
+``EXPERIMENTS`` lists them; ``run_experiment(name)`` runs one. ``q_error_probe`` measures, during
+training on the pixel task, how far the network's Q-values are from the exact ``Q*`` of
+``dqngen_lib.exact`` -- on replayed states and along greedy episodes on held-out digits -- and the
+overestimation bias ``E[max_a Q(s, a) - V*(s)]`` (lesson 05).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import TrainConfig, make_env
+from .data import ink_values
+from .exact import q_star_of_obs, v_star_of_obs
+from .rollout import play
+from .seeds import SeedRuns, run_seeds, save_results
+
+__all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "RESULTS_DIR"]
+
+RESULTS_DIR = "results"
+
+
+@torch.no_grad()
+def q_error_probe(qnet, buffer, cfg: TrainConfig, generator: torch.Generator, replayed: int = 1024,
+                  test_digits: int = 100) -> dict:
+    """How far ``qnet`` is from the exact ``Q*`` of the pixel task (lesson 05), on two sets of states.
+
+    ``replay_*``: ``replayed`` transitions sampled from ``buffer`` with ``generator`` (the training's
+    own random streams are not touched); ``greedy_*``: every state of greedy episodes on the first
+    ``test_digits`` held-out digits. ``*_q_error``: mean ``|Q(s, a) - Q*(s, a)|`` (replayed: the
+    action taken; greedy: the greedy action); ``*_bias``: mean ``max_a Q(s, a) - V*(s)``, the
+    overestimation of the value of the state by the max operator.
+    """
+    if cfg.task != "reconstruct" or cfg.mode != "pixel":
+        raise ValueError("the exact Q* is known for pixel-mode reconstruction only")
+    device = next(qnet.parameters()).device
+    ink = torch.as_tensor(ink_values(cfg.ink_levels), device=device)
+    was_training = qnet.training
+    qnet.eval()
+    out = {}
+    batch = buffer.sample(replayed, generator)
+    q = qnet(batch.obs)
+    q_star = q_star_of_obs(batch.obs, cfg.horizon, ink, cfg.gamma)
+    taken = batch.actions[:, None]
+    out["replay_q_error"] = float((q.gather(1, taken) - q_star.gather(1, taken)).abs().mean())
+    out["replay_bias"] = float((q.max(1).values - q_star.max(1).values).mean())
+    env = make_env(cfg, test_digits, split="test", device=device, seed=cfg.seed)
+    ep = play(env, qnet, index=np.arange(test_digits), seed=cfg.seed, record=True)
+    obs = torch.as_tensor(ep["obs"][:-1], device=device).flatten(0, 1)          # every state before the horizon
+    q = torch.as_tensor(ep["q"], device=device).flatten(0, 1)
+    v_star = v_star_of_obs(obs, cfg.horizon, ink, cfg.gamma)
+    greedy = q.argmax(1, keepdim=True)
+    q_star = q_star_of_obs(obs, cfg.horizon, ink, cfg.gamma)
+    out["greedy_q_error"] = float((q.gather(1, greedy) - q_star.gather(1, greedy)).abs().mean())
+    out["greedy_bias"] = float((q.max(1).values - v_star).mean())
+    qnet.train(was_training)
+    return out
+
+
+class ProbeCallback:
+    """A ``train`` callback that runs ``q_error_probe`` every ``every`` environment steps and records it
+    in ``trainer.metrics["probes"]`` (kept in the run's metrics and result file)."""
+
+    def __init__(self, every: int, **probe_kw):
+        self.every, self.probe_kw, self.next = int(every), probe_kw, int(every)
+
+    def __call__(self, trainer, point) -> None:
+        if trainer.env_steps < self.next:
+            return
+        self.next = (trainer.env_steps // self.every + 1) * self.every
+        gen = torch.Generator(device=trainer.device).manual_seed(trainer.cfg.seed + 1000 + trainer.env_steps)
+        p = q_error_probe(trainer.qnet, trainer.buffer, trainer.cfg, gen, **self.probe_kw)
+        rec = trainer.metrics.setdefault("probes", {"env_steps": [], **{k: [] for k in p}})
+        rec["env_steps"].append(trainer.env_steps)
+        for k, v in p.items():
+            rec[k].append(v)
+
+
+@dataclass
+class Experiment:
+    """A named comparison: ``configs`` ``{label: TrainConfig}`` trained over seeds for ``steps`` each (or
+    ``seconds``), with an optional ``callback`` factory for ``train`` and ``extra()`` data (planner numbers)."""
+
+    name: str
+    description: str
+    configs: Callable[[], dict]
+    steps: int | None = None
+    seconds: float | None = None
+    quick_steps: int = 2048
+    callback: Callable[[], object] | None = None
+    extra: Callable[[bool], dict] | None = None
+
+
+def _pixel(**kw) -> TrainConfig:
+    return TrainConfig.preset("reconstruct", "pixel", device="cpu", eval_every=20_480, eval_images=300, **kw)
+
+
+def _bootstrap_configs() -> dict:
+    out = {}
+    for gamma in (0.9, 0.99):
+        out[f"γ={gamma}: Double DQN + target network"] = _pixel(gamma=gamma)
+        out[f"γ={gamma}: plain DQN (no Double)"] = _pixel(gamma=gamma, double=False)
+        out[f"γ={gamma}: no target network"] = _pixel(gamma=gamma, target="none")
+    return out
+
+
+EXPERIMENTS = {e.name: e for e in [
+    Experiment(
+        "pixel-gamma0",
+        "Pixel task: the course's DQN (γ = 0.5) against the same agent with γ = 0 (no bootstrapping), 3 seeds, "
+        "the same number of environment steps: the pixel task is a contextual bandit.",
+        lambda: {"DQN (γ = 0.5)": _pixel(), "γ = 0 (no bootstrapping)": _pixel(gamma=0.0)},
+        steps=491_520),
+    Experiment(
+        "pixel-bootstrap",
+        "Pixel task at γ = 0.9 and 0.99: Double DQN with a target network, plain DQN, and no target network, "
+        "3 seeds each, with the exact Q* error and the overestimation bias measured during training.",
+        _bootstrap_configs, steps=286_720, callback=lambda: ProbeCallback(20_480)),
+]}
+
+
+def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bool = False, force: bool = False,
+                   log=print, command: str | None = None) -> str:
+    """Run experiment ``name`` over ``seeds`` and write its result file (default ``results/NAME.json``).
+
+    ``quick``: a tiny step budget (to check that it runs). An existing result file is refused
+    unless ``force``. Returns the path written.
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
+    e = EXPERIMENTS[name]
+    path = out or os.path.join(RESULTS_DIR, f"{name}{'-quick' if quick else ''}.json")
+    if os.path.exists(path) and not force:
+        raise ValueError(f"{path} exists; add --force to overwrite it or give another --out")
+    steps = e.quick_steps if quick else e.steps
+    seconds = None if quick else e.seconds
+    results = []
+    for label, cfg in e.configs().items():
+        if quick:
+            cfg = cfg.replace(eval_every=1024, eval_images=20, learning_starts=256)
+        kw = {"final_eval": True}
+        runs = []
+        for s in seeds:
+            cb = e.callback() if e.callback else None
+            if cb is not None and quick:
+                cb.every = cb.next = 1024
+            r = run_seeds(cfg, seeds=(s,), steps=steps, seconds=seconds, label=label, log=log, callback=cb, **kw)
+            runs.append(r)
+        results.append(SeedRuns(label, cfg, list(seeds), [r.runs[0] for r in runs], runs[0].budget))
+    extra = e.extra(quick) if e.extra else {}
+    save_results(path, results, name=name, command=command or f"dqngen experiment {name}"
+                 + (" --quick" if quick else ""), notes=e.description, extra=extra)
+    return path
