@@ -28,6 +28,7 @@ __all__ = [
     "TINY_TARGETS", "tiny_targets", "enumerate_canvases", "canvas_index", "TabularMDP", "build_mdp",
     "bellman_backup", "backward_induction", "evaluate_policy", "uniform_policy",
     "greedy_policy", "bellman_residual", "greedy_rollout", "brute_force_best", "slipped_actions",
+    "q_learning_update", "q_learning", "reachable",
 ]
 
 # Four 3x3 "digits" in grey (the painter has only ink 0 and 1, so grey pixels are a trade-off:
@@ -337,3 +338,92 @@ def brute_force_best(mdp: TabularMDP, target: int, max_sequences: int = 2_000_00
     best = int(ret.argmax())
     actions = [(best // a ** (horizon - 1 - t)) % a for t in range(horizon)]
     return float(ret[best]), actions
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning from samples: tabular Q-learning, the bridge to DQN
+# ---------------------------------------------------------------------------------------------
+
+def q_learning_update(q: torch.Tensor, t: int, j: int, s: int, a: int, r: float, s_next: int, alpha: float,
+                      gamma: float) -> float:
+    """One Q-learning update of the table ``q`` (T, K, S, A), in place; returns the TD error (lesson 02).
+
+    ``Q_t(j, s, a) <- Q_t(j, s, a) + alpha (r + gamma max_a' Q_{t+1}(j, s', a') - Q_t(j, s, a))``,
+    with nothing after the horizon (``Q_T = 0``). The sampled target replaces the expectation of the
+    Bellman optimality backup: no model of the transitions is needed, only the transition itself.
+    """
+    horizon = q.shape[0]
+    v_next = 0.0 if t + 1 >= horizon else float(q[t + 1, j, s_next].max())
+    td = r + gamma * v_next - float(q[t, j, s, a])
+    q[t, j, s, a] += alpha * td
+    return td
+
+
+def reachable(mdp: TabularMDP) -> torch.Tensor:
+    """Which canvases can be on the board at each step from a blank start: bool (T, S)."""
+    out = torch.zeros(mdp.horizon, mdp.num_states, dtype=torch.bool)
+    out[0, 0] = True
+    for t in range(1, mdp.horizon):
+        out[t, mdp.next_state[out[t - 1]].flatten()] = True
+    return out
+
+
+def q_learning(mdp: TabularMDP, episodes: int, eps: float = 0.3, alpha: float | None = 0.5, seed: int = 0,
+               q_star: torch.Tensor | None = None, every: int = 100, starts: str = "blank") -> dict:
+    """ε-greedy tabular Q-learning on the tiny MDP from sampled transitions (lesson 02).
+
+    Each episode draws a target and a start -- ``starts="blank"``: the blank canvas at t = 0, as
+    the painter always starts; ``"exploring"``: a uniformly random step t and a canvas that can be
+    on the board at t (exploring starts, so that every state keeps being visited) -- and takes
+    ε-greedy actions to the horizon; every transition updates the table with
+    ``q_learning_update``. ``alpha=None`` uses the sample-average step ``1 / n(t, j, s, a)``.
+    With ``q_star`` (from ``backward_induction``) the table's error is recorded every ``every``
+    episodes (``history``): ``max_error`` and ``mean_error``, the largest and the mean ``|Q - Q*|``
+    over every action of every state that can be on the board, and ``greedy_return``, the mean return of the table's greedy
+    policy from the blank canvas, beside ``optimal_return``. Returns ``q``, ``counts`` and
+    ``history``.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"eps must lie in [0, 1], got {eps!r}")
+    if alpha is not None and not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must lie in (0, 1] or be None (1/n), got {alpha!r}")
+    if mdp.slip:
+        raise ValueError("q_learning samples the deterministic tables; build the MDP with slip=0")
+    if starts not in ("blank", "exploring"):
+        raise ValueError(f"starts must be 'blank' or 'exploring', got {starts!r}")
+    shape = (mdp.horizon, mdp.num_targets, mdp.num_states, mdp.num_actions)
+    q = torch.zeros(shape, dtype=torch.float64)
+    counts = torch.zeros(shape, dtype=torch.int64)
+    g = torch.Generator().manual_seed(seed)
+    can_be = reachable(mdp)
+    mask = can_be[:, None, :].expand(mdp.horizon, mdp.num_targets, mdp.num_states)
+    on_board = [torch.nonzero(can_be[t]).flatten().tolist() for t in range(mdp.horizon)]
+    history = {"episodes": [], "max_error": [], "mean_error": [], "greedy_return": []}
+    if q_star is not None:
+        history["optimal_return"] = float(q_star[0, :, 0].max(dim=-1).values.mean())
+    rewards, nxt = mdp.rewards.tolist(), mdp.next_state.tolist()
+    for ep in range(1, episodes + 1):
+        j = int(torch.randint(mdp.num_targets, (1,), generator=g))
+        t0, s = 0, 0
+        if starts == "exploring":
+            t0 = int(torch.randint(mdp.horizon, (1,), generator=g))
+            s = on_board[t0][int(torch.randint(len(on_board[t0]), (1,), generator=g))]
+        coins = torch.rand(mdp.horizon, generator=g).tolist()
+        rand = torch.randint(mdp.num_actions, (mdp.horizon,), generator=g).tolist()
+        for t in range(t0, mdp.horizon):
+            a = rand[t] if coins[t] < eps else int(q[t, j, s].argmax())
+            s2 = nxt[s][a]
+            counts[t, j, s, a] += 1
+            step = 1.0 / int(counts[t, j, s, a]) if alpha is None else alpha
+            q_learning_update(q, t, j, s, a, rewards[j][s][a], s2, step, mdp.gamma)
+            s = s2
+        if q_star is not None and (ep % every == 0 or ep == episodes):
+            history["episodes"].append(ep)
+            err = (q - q_star).abs()[mask]
+            history["max_error"].append(float(err.max()))
+            history["mean_error"].append(float(err.mean()))
+            history["greedy_return"].append(sum(greedy_rollout(mdp, q, k)["return"] for k in range(mdp.num_targets))
+                                            / mdp.num_targets)
+    return {"q": q, "history": history, "counts": counts}

@@ -154,3 +154,32 @@ def test_bad_inputs_raise_value_errors(mdp, solved):
 def test_tiny_targets_are_the_named_ones():
     targets, names = tiny_targets()
     assert names == list(TINY_TARGETS) and targets.shape == (len(names), 3, 3)
+
+
+def test_q_learning_converges_to_q_star():
+    from dqngen_lib.tabular import q_learning, q_learning_update, reachable
+
+    mdp = build_mdp(ink_levels=2, horizon=3, gamma=0.9)
+    q_star, _ = backward_induction(mdp)
+    runs = [q_learning(mdp, 30_000, eps=1.0, alpha=0.5, seed=s, q_star=q_star, every=3000, starts="exploring")
+            for s in (0, 1)]
+    for r in runs:
+        h = r["history"]
+        assert h["max_error"][0] > 0.3 and h["max_error"][-1] < 0.02, h["max_error"]     # every entry, in the end
+        assert h["mean_error"][-1] < h["mean_error"][0] / 100
+        assert h["greedy_return"][-1] == pytest.approx(h["optimal_return"])
+    assert runs[0]["history"]["mean_error"] != runs[1]["history"]["mean_error"]   # the seeds sample differently
+    again = q_learning(mdp, 30_000, eps=1.0, alpha=0.5, seed=0, q_star=q_star, every=3000, starts="exploring")
+    assert again["history"] == runs[0]["history"]
+    r = reachable(mdp)
+    assert r[0].sum() == 1 and r[1].sum() == 1 + 9 and r[2].sum() == 1 + 9 + 36
+    # one update by hand
+    q = torch.zeros(3, 1, 4, 2, dtype=torch.float64)
+    q[1, 0, 2] = torch.tensor([0.5, 2.0])
+    td = q_learning_update(q, 0, 0, 1, 1, 1.0, 2, 0.5, 0.9)
+    assert td == pytest.approx(1.0 + 0.9 * 2.0) and float(q[0, 0, 1, 1]) == pytest.approx(0.5 * td)
+    assert q_learning_update(q, 2, 0, 0, 0, 0.3, 1, 1.0, 0.9) == pytest.approx(0.3)   # nothing after the horizon
+    with pytest.raises(ValueError, match="episodes"):
+        q_learning(mdp, 0)
+    with pytest.raises(ValueError, match="starts"):
+        q_learning(mdp, 10, starts="random")
