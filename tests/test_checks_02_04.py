@@ -95,7 +95,7 @@ def test_induction_check_fails_on_wrong_answers(wrong):
 
 
 def test_backup_message_names_the_state_and_the_values():
-    with pytest.raises(CheckError, match=r"target \d, .*action \d+ \(paint pixel \(\d, \d\) with ink [\d.]+\): "
+    with pytest.raises(CheckError, match=r"target \d, .*action \d+ \(paint pixel \(\d, \d\) with ink [\d.]+\)\): "
                                          r"expected -?\d+\.\d{4}, got -?\d+\.\d{4}"):
         check_bellman_backup(backup_no_discount)
 
