@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 __all__ = ["CheckError", "ok", "call", "describe", "expect_tensor", "expect_close", "expect_equal",
-           "first_difference", "fmt_index", "fmt_value", "cuda_devices"]
+           "first_difference", "difference", "fmt_index", "fmt_value", "cuda_devices", "same_device"]
 
 
 class CheckError(AssertionError):
@@ -26,6 +26,17 @@ class CheckError(AssertionError):
 def ok(message: str) -> None:
     """Report a passed check."""
     print(f"OK: {message}")
+
+
+def same_device(got, want) -> bool:
+    """Whether ``got`` is the device ``want`` names ("cuda" means the current CUDA device, like "cuda:0")."""
+    got, want = torch.device(got), torch.device(want)
+    if got.type != want.type:
+        return False
+    if got.index is None or want.index is None:
+        current = torch.cuda.current_device() if got.type == "cuda" and torch.cuda.is_available() else 0
+        return (got.index if got.index is not None else current) == (want.index if want.index is not None else current)
+    return got.index == want.index
 
 
 def cuda_devices() -> list[str]:
@@ -187,7 +198,7 @@ def expect_tensor(got, what: str, shape=None, dtype=None, device=None, dtype_hin
         raise CheckError(f"{what}: expected shape {tuple(shape)}, got {tuple(got.shape)}")
     if dtype is not None and got.dtype != dtype:
         raise CheckError(f"{what}: expected dtype {dtype}, got {got.dtype}{dtype_hint}")
-    if device is not None and got.device != torch.device(device):
+    if device is not None and not same_device(got.device, device):
         raise CheckError(f"{what}: expected a tensor on {torch.device(device)} (where the inputs are), "
                          f"got one on {got.device}")
     return got
@@ -205,6 +216,17 @@ def first_difference(got: torch.Tensor, expected: torch.Tensor, atol: float = 1e
     return tuple(int(i) for i in bad[0]), len(bad)
 
 
+def difference(got: torch.Tensor, expected: torch.Tensor, diff=None, where=None) -> str:
+    """"values differ at index i: expected X, got Y (n of N values differ)" for the first difference."""
+    idx, count = diff if diff is not None else first_difference(got, expected)
+    place = where(idx) if where is not None else f"index {fmt_index(idx)}"
+    g, e = got.detach().cpu()[idx], expected.detach().cpu()[idx]
+    if expected.ndim == 0:
+        return f"expected {fmt_value(e)}, got {fmt_value(g)}"
+    return (f"values differ at {place}: expected {fmt_value(e)}, got {fmt_value(g)} "
+            f"({count} of {expected.numel()} values differ)")
+
+
 def expect_close(got, expected: torch.Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-5,
                  dtype="same", variants=None, where=None, dtype_hint: str = "") -> torch.Tensor:
     """Raise ``CheckError`` unless ``got`` is a tensor of ``expected``'s shape, device, dtype and values.
@@ -218,11 +240,7 @@ def expect_close(got, expected: torch.Tensor, what: str, atol: float = 1e-5, rto
     diff = first_difference(got, expected, atol, rtol)
     if diff is None:
         return got
-    idx, count = diff
-    place = where(idx) if where is not None else f"index {fmt_index(idx)}"
-    g, e = got.detach().cpu()[idx], expected.detach().cpu()[idx]
-    differ = (f"values differ at {place}: expected {fmt_value(e)}, got {fmt_value(g)} "
-              f"({count} of {expected.numel()} values differ)")
+    differ = difference(got, expected, diff, where)
     for why, wrong in (variants or {}).items():
         if wrong is not None and tuple(wrong.shape) == tuple(got.shape) \
                 and first_difference(got, wrong, atol, rtol) is None:

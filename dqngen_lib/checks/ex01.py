@@ -104,7 +104,7 @@ def _transition_cases():
     cases = []
     # 3 inks on non-square 3x4 canvases: both ink levels, both ends of the action range.
     ink = torch.tensor([0.0, 0.5, 1.0])
-    canvas = _levels(torch.rand(5, 3, 4, generator=g), 3)
+    canvas = _levels(torch.rand(5, 3, 4, generator=g), 2)     # 0 and 1: painting 0.5 anywhere changes it
     actions = torch.tensor([0, 5, 11, 12, 23])
     canvas[1, 1, 1] = 1.0                                  # action 5 paints it with 0.5: overwrite, not max
     canvas[0, 0, 0] = 0.0
@@ -165,10 +165,12 @@ def check_pixel_transition(fn) -> None:
                 b, r, c = i
                 a = int(actions[b])
                 k, p = a // (h * w) + 1, a % (h * w)
-                painted = "the pixel it paints" if p == r * w + c else \
-                    f"it paints pixel (row {p // w}, col {p % w}), so this one stays as it was"
-                return (f"index {fmt_index(i)}: canvas {b}, pixel (row {r}, col {c}) [action {a}: {painted}, with ink[{k}] = "
-                        f"{fmt_value(ink[k])}]")
+                if p == r * w + c:
+                    action = f"action {a} paints this pixel with ink[{k}] = {fmt_value(ink[k])}"
+                else:
+                    action = (f"action {a} paints pixel (row {p // w}, col {p % w}) with ink[{k}] = "
+                              f"{fmt_value(ink[k])}; this one stays as it was")
+                return f"index {fmt_index(i)}: canvas {b}, pixel (row {r}, col {c}) [{action}]"
 
             what = f"canvases after actions {actions.tolist()} with {desc}{on}"
             expect_close(got, expected, what, variants=_transition_variants(canvas, actions, ink, expected),

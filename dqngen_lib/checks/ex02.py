@@ -39,8 +39,9 @@ def _describe(mdp, j, s, a) -> str:
             f"with ink {float(mdp.ink[level]):g})")
 
 
-def _where(mdp):
+def _where(mdp, t=None):
     def where(idx):
+        idx = idx if t is None else (t, *idx)
         words = _describe(mdp, *idx[-3:])
         if len(idx) == 4:
             words = f"t = {idx[0]}, " + words
@@ -48,8 +49,8 @@ def _where(mdp):
     return where
 
 
-def _expect_table(got, expected: torch.Tensor, mdp, what: str, variants=None, atol: float = 1e-6) -> None:
-    expect_close(got, expected, what, atol=atol, rtol=0.0, variants=variants, where=_where(mdp),
+def _expect_table(got, expected: torch.Tensor, mdp, what: str, variants=None, atol: float = 1e-6, t=None) -> None:
+    expect_close(got, expected, what, atol=atol, rtol=0.0, variants=variants, where=_where(mdp, t),
                  dtype_hint=_DTYPE_HINT)
 
 
@@ -109,14 +110,15 @@ def check_backward_induction(fn) -> None:
         if got.ndim == 4 and got.shape[0] != horizon and tuple(got.shape[1:]) == tuple(q_star.shape[1:]):
             raise CheckError(f"{what}: expected one Q table per time step t = 0..T-1, i.e. {horizon} for horizon "
                              f"T = {horizon}, got {got.shape[0]} (V*_T = 0 needs no table)")
-        # The last step first: it has nothing after it, so Q*_{T-1} is the reward.
-        if tuple(got.shape) == tuple(q_star.shape) and got.dtype == q_star.dtype:
+        # Backwards from the last step, as the tables are computed: the first wrong table is where the
+        # mistake is (Q*_(T-1) has nothing after it, so it is the reward).
+        if tuple(got.shape) == tuple(q_star.shape) and got.dtype == q_star.dtype and got.device == q_star.device:
             variants = _induction_variants(mdp, q_star)
-            if horizon > 1:
-                _expect_table(got[-1], q_star[-1], mdp, f"Q*_(T-1) with horizon {horizon} (the last step, t = "
-                              f"{horizon - 1}: nothing follows, so Q* is the reward)",
-                              variants={k: v[-1] for k, v in variants.items()})
-            _expect_table(got, q_star, mdp, what, variants=variants)
+            for t in reversed(range(horizon)):
+                step = "the last step: nothing follows, so Q* is the reward" if t == horizon - 1 else \
+                    f"backed up from V*_{t + 1} = max over the actions of Q*_{t + 1}"
+                _expect_table(got[t], q_star[t], mdp, f"{what}: table t = {t} ({step})",
+                              variants={k: v[t] for k, v in variants.items()}, t=t)
         _expect_table(got, q_star, mdp, what)
     mdp = dataclasses.replace(a, horizon=3, gamma=0.8)
     q_star, v_star = backward_induction(mdp)

@@ -167,6 +167,17 @@ def _run_epsilon(fn, device, n: int) -> str:
                          f"{(hi + 1) * (n // blocks) - 1} at rate {float(per[hi]):.3f}; expected about {p:.3f} "
                          f"everywhere: every row explores independently with probability eps "
                          f"(torch.rand(B, generator=...) < eps), not a fixed set of rows")
+    # The random actions of the exploring rows are uniform over all A actions: action j comes up
+    # (and differs from the greedy one) in about eps / A of the rows whose greedy action is not j.
+    counts = torch.bincount(a[nongreedy].cpu(), minlength=num_actions).double()
+    others = torch.tensor([float((greedy != j).sum()) for j in range(num_actions)], dtype=torch.float64)
+    want = others * eps / num_actions
+    sd = (others * (eps / num_actions) * (1 - eps / num_actions)).sqrt()
+    if bool(((counts - want).abs() > 6 * sd + 2).any()):
+        raise CheckError(f"with eps = {eps}{on}: the random actions of the exploring rows are not uniform: the "
+                         f"non-greedy actions 0..{num_actions - 1} came up {[int(c) for c in counts]} times, "
+                         f"expected about {[int(round(float(w))) for w in want]}; expected each exploring row to "
+                         f"draw its action uniformly among all {num_actions} (torch.randint(A, (B,), generator=...))")
     torch.rand(7)  # move the global random state: a function that ignores the generator now differs
     again = run(eps, 3)
     if not torch.equal(a, again):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..replay import Batch
-from ._common import CheckError, call, cuda_devices, ok
+from ._common import CheckError, call, cuda_devices, ok, same_device
 
 __all__ = ["check_replay_add", "check_replay_sample"]
 
@@ -64,6 +64,11 @@ def _check_contents(buf, written: int, capacity: int, after: str) -> None:
             expected = 0
         else:  # the newest transition written to this slot
             expected = slot + 1 + capacity * ((written - 1 - slot) // capacity)
+        raw = float(buf.obs[slot].flatten()[0])
+        if abs(raw - round(raw)) > 0.25:
+            raise CheckError(f"{after}: buffer index {slot} holds {raw:g} in obs, the next_obs of transition "
+                             f"{int(round(raw - 0.5))}; expected obs in obs and next_obs in next_obs (the arguments "
+                             f"come in the order obs, actions, rewards, next_obs, terminated)")
         got = _held(buf, slot)
         if got != expected:
             what = "nothing (never written)" if expected == 0 else f"transition {expected}"
@@ -96,7 +101,7 @@ def _check_dtypes(buf, device, capacity: int) -> None:
         if t.dtype != dtype:
             raise CheckError(f"buffer field {name!r}: expected dtype {dtype} (preallocated in __init__), got "
                              f"{t.dtype}; convert incoming data with .to(...) instead of replacing the tensor")
-        if t.device != torch.device(device):
+        if not same_device(t.device, device):
             raise CheckError(f"buffer field {name!r}: expected it on {device}, got {t.device}")
 
 
@@ -159,7 +164,7 @@ def _sample(buf, batch_size: int, seed, device, what: str, gen=None):
             raise CheckError(f"{what}: expected {name} of shape {shape}, got {tuple(t.shape)}")
         if t.dtype != dtype:
             raise CheckError(f"{what}: expected {name} of dtype {dtype}, got {t.dtype}")
-        if t.device != torch.device(device):
+        if not same_device(t.device, device):
             raise CheckError(f"{what}: expected {name} on the buffer's device {device}, got {t.device}")
     ids = out.obs.flatten(1)[:, 0].round().long()
     for name, v in (("actions", out.actions), ("rewards", out.rewards.round().long()),
@@ -185,6 +190,9 @@ def _check_random(cls, device) -> None:
     b = 32
     desc = f"sample({b}) from a full buffer (130 transitions written to capacity 100)"
     ids = _sample(buf, b, 0, device, f"{desc} with a generator seeded 0")
+    if len(set(ids.tolist())) == 1:
+        raise CheckError(f"{desc}: all {b} rows hold the same transition ({int(ids[0])}); expected {b} independent "
+                         f"draws, one index per row (torch.randint(self.size, (batch_size,), ...))")
     torch.rand(7)  # move the global random state: a sample that ignores the generator now differs
     again = _sample(buf, b, 0, device, f"{desc}, again with a generator seeded 0")
     if not torch.equal(ids, again):
@@ -229,15 +237,22 @@ def _run_sample(cls, device) -> None:
     counts = torch.bincount(ids.cpu(), minlength=31)[1:]
     if int(counts.min()) == 0:
         slot = int((counts == 0).nonzero()[0, 0])
+        hint = " (torch.randint(high, ...) excludes high)" if slot == 29 else ""
         raise CheckError(f"buffer index {slot} (holding transition {slot + 1}) was never sampled in {n} draws from "
-                         f"30 transitions; expected every written index about {n // 30} times "
-                         f"(torch.randint(high, ...) excludes high)")
+                         f"30 transitions; expected every written index about {n // 30} times{hint}")
     if int(counts.max()) > 2 * n // 30 or int(counts.min()) < n // 30 // 2:
         raise CheckError(f"expected each of the 30 transitions about {n // 30} times in {n} uniform draws, got "
                          f"counts from {int(counts.min())} to {int(counts.max())}")
     # Wrapped: 130 transitions written to 100 slots (pos 30): every slot is valid now.
     buf = _fill(cls, 100, 130, device)
     ids = _sample(buf, n, 1, device, "sample(6000) from a full buffer (130 written to capacity 100, pos 30)")
+    # Independent rows: a row's transition says nothing about the next row's.
+    step = ((ids[1:] - ids[:-1]) % 100 == 1).double().mean().item()
+    if step > 0.05:
+        raise CheckError(f"sample(6000) from a full buffer (capacity 100): in {step:.0%} of the pairs of neighbouring "
+                         f"rows the second holds the transition written right after the first's (expected about 1% "
+                         f"for independent draws); expected every row drawn independently and uniformly, not a "
+                         f"run of consecutive slots")
     held = set(range(31, 131))
     missing = held - set(ids.tolist())
     if missing:
@@ -249,7 +264,7 @@ def _run_sample(cls, device) -> None:
     buf = _fill(cls, 7, 10, device)
     ids = _sample(buf, 700, 4, device, "sample(700) from a buffer of capacity 7 holding transitions 4-10 (pos 3)")
     counts = torch.bincount(ids.cpu(), minlength=11)[4:]
-    if bool((ids < 4).any()) or int(counts.min()) < 50 or int(counts.max()) > 150:
+    if bool((ids < 4).any()) or int(counts.min()) < 40 or int(counts.max()) > 160:
         raise CheckError(f"sample(700) from a buffer of capacity 7 holding transitions 4-10: expected each about "
                          f"100 times, got counts {counts.tolist()} for transitions 4-10"
                          + (f" and transition(s) {sorted(set(ids[ids < 4].tolist()))} the buffer does not hold"

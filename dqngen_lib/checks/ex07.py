@@ -6,7 +6,7 @@ import math
 import torch
 
 from ..rewards import StyleModel, StylePotential
-from ._common import CheckError, call, expect_close, expect_tensor, ok
+from ._common import CheckError, call, difference, expect_close, expect_tensor, ok
 
 __all__ = ["toy_style_model", "check_sketch", "check_style_potential"]
 
@@ -102,6 +102,8 @@ def _potential_variants(model, canvas, labels, latent, alpha, beta):
         "the distance is not squared; expected ||x - s||^2 / ||s||^2":
             -alpha * (canvas - s).abs().flatten(1).sum(1) / norm + beta * logp,
     }
+    if beta != 0:
+        out["the classifier term beta * log p(c | x) is missing"] = -alpha * err / norm
     if alpha != beta:
         out["alpha and beta are swapped: alpha weighs the distance to the sketch, beta the classifier's "
             "log-probability"] = -beta * err / norm + alpha * logp
@@ -136,6 +138,12 @@ def check_style_potential(fn) -> None:
                          f"of class 4 ({[round(float(v), 4) for v in own]} both times). If the potential ignores "
                          "z, the best picture of a class is the same in every episode and the agent paints one "
                          "image per class (the collapse)")
+    want = StylePotential(model, 1.0, 0.1)(sk, lab2, z)
+    if not torch.allclose(own, want, atol=1e-5):
+        for why, wrong in _potential_variants(model, sk, lab2, z, 1.0, 0.1).items():
+            if torch.allclose(own, wrong, atol=1e-5):
+                raise CheckError(f"style_potential of 2 canvases (their own sketches), alpha=1, beta=0.1: {why}\n  "
+                                 f"({difference(own, want)})")
     if not bool((own > swapped).all()):
         raise CheckError("style_potential: for two latents z1, z2 of class 4 with sketches s1, s2, expected "
                          f"phi(s1; z1) > phi(s2; z1) and phi(s2; z2) > phi(s1; z2); got phi(own sketch) = "
@@ -144,8 +152,10 @@ def check_style_potential(fn) -> None:
                          "latent's own sketch (minus the distance)")
     blank = run(torch.zeros_like(sk), lab2, z, 1.0, 0.0, "of 2 blank canvases, alpha=1, beta=0")
     at_sketch = run(sk, lab2, z, 1.0, 0.0, "of 2 canvases (their own sketches), alpha=1, beta=0")
-    expect_close(blank, torch.tensor([-1.0, -1.0]), "with alpha=1, beta=0: phi(blank canvas) (-||s||^2/||s||^2)")
-    expect_close(at_sketch, torch.zeros(2), "with alpha=1, beta=0: phi(the sketch itself)")
+    expect_close(blank, torch.tensor([-1.0, -1.0]), "with alpha=1, beta=0: phi(blank canvas) (-||s||^2/||s||^2)",
+                 variants=_potential_variants(model, torch.zeros_like(sk), lab2, z, 1.0, 0.0))
+    expect_close(at_sketch, torch.zeros(2), "with alpha=1, beta=0: phi(the sketch itself)",
+                 variants=_potential_variants(model, sk, lab2, z, 1.0, 0.0))
     # 2. the values, with both terms, on models of several sizes
     for k, (model, n, seed) in enumerate(_models()):
         labels, latent, canvas = _cases(model, n, seed)
