@@ -194,6 +194,10 @@ def transition_level_not_plus_one(canvas, actions, ink):
     return new.reshape(n, h, w)
 
 
+def reward_no_return(prev, new, target):
+    reward_solution(prev, new, target)
+
+
 CATALOGUE = [
     ("reward", reward_clamped, "reward clamped at >= 0", "clamped at 0"),
     ("reward", reward_relu, "reward passed through relu", "clamped at 0"),
@@ -214,12 +218,14 @@ CATALOGUE = [
     ("reward", reward_changed_pixels_only, "normalises by the changed pixels of the target only",
      "values differ at index"),
     ("reward", reward_no_batch_dim, "one reward for the whole batch", r"expected shape \(6,\)"),
+    ("reward", reward_no_return, "forgets to return", "got NoneType .*forget to return"),
     ("transition", transition_max, "max(old, ink) instead of overwriting", "larger of its old value"),
     ("transition", transition_hardcoded_three_inks, "ignores ink: hard-codes [0, 0.5, 1]",
      r"as for 3 ink levels \[0, 0.5, 1\]; expected the values of the ink argument"),
     ("transition", transition_ink_from_level, "ink = level / (L - 1) instead of ink[level]",
      r"came out as k / 2 for level k; expected the values of the ink argument"),
-    ("transition", transition_square_assumption, "assumes square canvases (h * h)", "pixel_transition raised IndexError"),
+    ("transition", transition_square_assumption, "assumes square canvases (h * h)",
+     "pixel_transition raised IndexError"),
     ("transition", transition_hardcoded_64, "hard-codes 64 pixels", r"pixel_transition raised IndexError"),
     ("transition", transition_float64, "returns float64", "expected dtype torch.float32, got torch.float64"),
     ("transition", transition_from_blank, "paints on a blank canvas instead of a copy",

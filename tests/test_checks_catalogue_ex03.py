@@ -233,8 +233,8 @@ CATALOGUE = [
      "changed its argument `qmap` in place"),
     ("qmap", qmap_mean_all, "mean over the whole tensor", "mean is taken over the whole tensor"),
     ("qmap", qmap_ignores_value, "ignores the dueling value", "value V is ignored"),
-    ("qmap", qmap_value_truthiness, "`if value:` on a tensor", r"(?s)qmap_to_q with a dueling value raised RuntimeError"
-     r".*called with qmap=tensor \(2, 2, 3, 4\) float32, value=tensor \(2, 1\) float32"),
+    ("qmap", qmap_value_truthiness, "`if value:` on a tensor", (r"(?s)qmap_to_q with a dueling value raised RuntimeError"
+     r".*called with qmap=tensor \(2, 2, 3, 4\) float32, value=tensor \(2, 1\) float32")),
     ("qmap", qmap_hardcoded_view, "hard-codes 24 actions (view(B, 24))", "qmap_to_q raised RuntimeError"),
     ("qmap", qmap_not_flattened, "returns (B, L-1, H*W)", r"expected shape \(2, 24\), got \(2, 2, 12\)"),
     ("qmap", qmap_float64, "returns float64", "expected dtype torch.float32, got torch.float64"),
@@ -259,7 +259,8 @@ CATALOGUE = [
     ("eps", eps_seeds_global, "torch.manual_seed inside, then the global RNG",
      "generators seeded differently .* gave identical"),
     ("eps", eps_fixed_rows, "the coin flips come from a fixed generator", "the same rows explored under two different"),
-    ("eps", eps_copies_seed, "copies the generator's seed into a new one", "two consecutive calls with the same generator"),
+    ("eps", eps_copies_seed, "copies the generator's seed into a new one",
+     "two consecutive calls with the same generator"),
     ("eps", eps_one_random_action, "one random action for every exploring row", "expected uniform actions"),
     ("eps", eps_int32, "int32 actions", "expected dtype torch.int64, got torch.int32"),
     ("eps", eps_numpy_rng, "NumPy's global random numbers", "two calls with generators seeded alike gave different"),

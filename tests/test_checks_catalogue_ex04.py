@@ -206,29 +206,43 @@ class SampleOneIndex(Ring):
         return self._gather(i.expand(batch_size))
 
 
+class SampleNoReturn(Ring):
+    def sample(self, batch_size, generator=None):
+        super().sample(batch_size, generator)
+
+
 CATALOGUE = [
-    ("add", AddHardcodedCapacity, "hard-codes capacity 1000", r"expected buffer index \(pos, the next slot to write\) 0, got 7"),
+    ("add", AddHardcodedCapacity, "hard-codes capacity 1000",
+     r"expected buffer index \(pos, the next slot to write\) 0, got 7"),
     ("add", AddSizeIsPos, "size = pos", "expected size 1000 .*got 0"),
     ("add", AddZeroesTerminalNextObs, "zeroes terminal next_obs in the caller's tensor",
      "changed its argument `next_obs` in place"),
-    ("add", AddCatAndTrim, "concatenates and keeps the newest capacity rows", "expected buffer index 0 to hold transition"),
+    ("add", AddCatAndTrim, "concatenates and keeps the newest capacity rows",
+     "expected buffer index 0 to hold transition"),
     ("add", AddSwapsObsAndNextObs, "obs and next_obs swapped", "holds 1.5 in obs, the next_obs of transition 1"),
-    ("add", AddNoModulo, "indices without % capacity", r"add\(\) of 250 transitions at pos 0 \(capacity 1000\)|"
-     r"add\(\) of \d+ transitions .* raised IndexError"),
-    ("add", AddPosNeverWraps, "pos += b without wrapping", r"expected buffer index \(pos, the next slot to write\) 0, got 1000"),
-    ("add", AddFirstRowOnly, "writes only the first transition of the batch", r"expected buffer index \(pos, the next slot to write\) 300, got 1"),
+    ("add", AddNoModulo, "indices without % capacity", (r"add\(\) of 250 transitions at pos 0 \(capacity 1000\)|"
+     r"add\(\) of \d+ transitions .* raised IndexError")),
+    ("add", AddPosNeverWraps, "pos += b without wrapping",
+     r"expected buffer index \(pos, the next slot to write\) 0, got 1000"),
+    ("add", AddFirstRowOnly, "writes only the first transition of the batch",
+     r"expected buffer index \(pos, the next slot to write\) 300, got 1"),
     ("add", AddCountsCalls, "size counts calls, not transitions", "expected size 300"),
     ("add", AddMutatesRewards, "clips the caller's rewards in place", "changed its argument `rewards` in place"),
-    ("add", AddFloat64Rewards, "replaces the rewards field by float64", "buffer field 'rewards': expected dtype torch.float32"),
-    ("add", AddTensorPos, "pos = the last index written (a tensor)", r"expected buffer index \(pos, the next slot to write\) 300, got 299"),
+    ("add", AddFloat64Rewards, "replaces the rewards field by float64",
+     "buffer field 'rewards': expected dtype torch.float32"),
+    ("add", AddTensorPos, "pos = the last index written (a tensor)",
+     r"expected buffer index \(pos, the next slot to write\) 300, got 299"),
+    ("sample", SampleNoReturn, "forgets to return", "got NoneType .*forget to return"),
     ("sample", SampleNewest, "the newest B transitions, no randomness", "they are the newest 32 transitions"),
     ("sample", SampleTuple, "returns a plain tuple", "expected a replay Batch .* got tuple"),
     ("sample", SampleOwnGenerator, "seeds a generator of its own", "generators seeded differently"),
     ("sample", SampleCopiesSeed, "copies the generator's seed", "two consecutive calls with the same generator"),
-    ("sample", SampleRandperm, "randperm (no replacement)", r"expected obs of shape \(6000, 2, 3, 3\), got \(30, 2, 3, 3\)"),
+    ("sample", SampleRandperm, "randperm (no replacement)",
+     r"expected obs of shape \(6000, 2, 3, 3\), got \(30, 2, 3, 3\)"),
     ("sample", SampleDict, "returns a dict", "expected a replay Batch .* got dict"),
     ("sample", SampleSeedsGlobal, "torch.manual_seed inside", "generators seeded differently"),
-    ("sample", SampleFirstRows, "the first B slots", "generators seeded differently .*the generator argument has no effect"),
+    ("sample", SampleFirstRows, "the first B slots",
+     "generators seeded differently .*the generator argument has no effect"),
     ("sample", SampleFieldsOutOfOrder, "Batch(obs, rewards, actions, ...)", "expected actions of dtype torch.int64"),
     ("sample", SampleNumpy, "NumPy's global random numbers", "two samples with generators seeded alike differ"),
     ("sample", SampleInt32Actions, "int32 actions", "expected actions of dtype torch.int64, got torch.int32"),

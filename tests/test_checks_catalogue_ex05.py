@@ -194,12 +194,19 @@ def loss_abs_error(qnet, target_net, batch, gamma):
     return (_q(qnet, batch) - y).abs().mean()
 
 
+def loss_no_return(qnet, target_net, batch, gamma):
+    loss_solution(qnet, target_net, batch, gamma)
+
+
 CATALOGUE = [
     ("targets", targets_gamma_hardcoded, "gamma hard-coded to 0.9", "the targets are those of gamma = 0.9"),
     ("targets", targets_in_place_rewards, "rewards += ...", "changed its argument `rewards` in place"),
-    ("targets", targets_in_place_terminated, "terminated.mul_(-1).add_(1)", "changed its argument `terminated` in place"),
-    ("targets", targets_no_squeeze, "gather without squeeze: (B, B)", r"expected shape \(32,\), got \(32, 32\).*squeeze\(1\)"),
-    ("targets", targets_reward_masked, "(r + gamma v) * (1 - d)", r"the reward is multiplied by \(1 - terminated\) too"),
+    ("targets", targets_in_place_terminated, "terminated.mul_(-1).add_(1)",
+     "changed its argument `terminated` in place"),
+    ("targets", targets_no_squeeze, "gather without squeeze: (B, B)",
+     r"expected shape \(32,\), got \(32, 32\).*squeeze\(1\)"),
+    ("targets", targets_reward_masked, "(r + gamma v) * (1 - d)",
+     r"the reward is multiplied by \(1 - terminated\) too"),
     ("targets", targets_terminal_inverted, "gamma * d * v", "the terminal flag is inverted"),
     ("targets", targets_float64, "float64 targets", "expected dtype torch.float32, got torch.float64"),
     ("targets", targets_syncs_networks, "copies the online weights into the target network",
@@ -210,6 +217,7 @@ CATALOGUE = [
     ("targets", targets_numpy, "a NumPy array", "expected a torch.Tensor, got numpy.ndarray"),
     ("targets", targets_detach_after_grad_free_argmax_of_target, "plain DQN target", "this is plain DQN"),
     ("targets", targets_discount_squared, "gamma squared", r"values differ at index \d+: expected"),
+    ("loss", loss_no_return, "forgets to return", "got NoneType .*forget to return"),
     ("loss", loss_gamma_hardcoded, "gamma hard-coded to 0.9", "the targets are those of gamma = 0.9"),
     ("loss", loss_sum, "sum instead of mean", "the loss is summed over the batch"),
     ("loss", loss_max_q, "max_a Q(s, a) instead of Q(s, a)", r"you used max_a Q\(s, a\)"),
@@ -217,7 +225,8 @@ CATALOGUE = [
     ("loss", loss_item, "returns loss.item()", "got a Python float"),
     ("loss", loss_calls_backward, "calls backward() itself", "without calling backward"),
     ("loss", loss_optimizer_step, "takes an optimiser step", "changed the parameter `lin.weight` of `qnet`"),
-    ("loss", loss_clips_rewards_in_place, "clips batch.rewards in place", "changed its argument `batch.rewards` in place"),
+    ("loss", loss_clips_rewards_in_place, "clips batch.rewards in place",
+     "changed its argument `batch.rewards` in place"),
     ("loss", loss_next_obs, "Q at the next observations", "Q\\(s, a\\) was taken at the next observations"),
     ("loss", loss_all_no_grad, "everything under no_grad", "the loss carries no gradient"),
     ("loss", loss_swapped_networks, "target network chooses, online evaluates", "the networks are swapped"),

@@ -176,7 +176,9 @@ def call(fn, *args, what: str = "your function", names=None, **kwargs):
 # Comparing results
 # ---------------------------------------------------------------------------------------------
 
+_NO_RETURN = " (did the function forget to return its result?)"
 _TYPE_HINTS = {
+    "NoneType": _NO_RETURN,
     "tuple": " (return the tensor itself, not a tuple)",
     "list": " (build a tensor with torch operations instead of a Python list)",
     "ndarray": " (stay in torch: no .numpy())",

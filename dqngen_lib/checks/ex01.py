@@ -138,12 +138,12 @@ def _transition_variants(canvas, actions, ink, expected):
            "the new ink value, even a lighter one (painting overwrites, so mistakes can be repaired)":
            torch.maximum(canvas, expected)}
     L = int(ink.shape[0])
-    n, h, w = canvas.shape
+    _, h, w = canvas.shape
     level = actions // (h * w) + 1
-    for fake, why in ((torch.linspace(0.0, 1.0, L), f"the ink values came out as k / {L - 1} for level k; expected "
-                       f"the values of the ink argument, ink[k] (here ink = {[round(float(v), 2) for v in ink]})"),
-                      (torch.tensor([0.0, 0.5, 1.0]), "the ink values came out as for 3 ink levels [0, 0.5, 1]; "
-                       f"expected the values of the ink argument (here ink = {[round(float(v), 2) for v in ink]})")):
+    for fake, why in ((torch.linspace(0.0, 1.0, L), (f"the ink values came out as k / {L - 1} for level k; expected "
+                       f"the values of the ink argument, ink[k] (here ink = {[round(float(v), 2) for v in ink]})")),
+                      (torch.tensor([0.0, 0.5, 1.0]), ("the ink values came out as for 3 ink levels [0, 0.5, 1]; "
+                       f"expected the values of the ink argument (here ink = {[round(float(v), 2) for v in ink]})"))):
         if int(level.max()) < len(fake) and not torch.equal(fake, ink.cpu()):
             out[why] = pixel_transition(canvas, actions, fake.to(ink.device))
     return out
@@ -155,7 +155,7 @@ def check_pixel_transition(fn) -> None:
     for device in devices:
         for desc, canvas, actions, ink in _transition_cases():
             canvas, actions, ink = canvas.to(device), actions.to(device), ink.to(device)
-            n, h, w = canvas.shape
+            _, h, w = canvas.shape
             on = "" if device == "cpu" else f" on {device}"
             got = call(fn, canvas.clone(), actions.clone(), ink.clone(), what="pixel_transition",
                        names=_TRANSITION_ARGS)

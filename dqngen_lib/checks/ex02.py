@@ -82,8 +82,8 @@ def check_bellman_backup(fn) -> None:
         if v_desc == "V = 0":
             what += "; with V(next state) = 0 the backup should be the reward itself"
         _expect_table(got, expected, mdp, what, variants=_backup_variants(mdp, v_next, gamma))
-    ok(f"bellman_optimality_backup matches the library on {len(cases)} cases (gamma = 0, 0.5, 0.8, 1; "
-       "two MDPs)")
+    ok(f"bellman_optimality_backup matches the library on {a.num_targets} targets x {a.num_states} canvases "
+       f"x {a.num_actions} actions")
 
 
 def _induction_variants(mdp, expected):
@@ -100,6 +100,7 @@ def check_backward_induction(fn) -> None:
     """``fn(rewards, next_state, horizon, gamma) -> Q*`` of shape (T, K, S, A), from ``V*_T = 0``."""
     a, b = _mdps()
     cases = [(a, 3, 0.8), (a, 1, 0.8), (b, 4, 0.5), (a, 2, 1.0), (b, 3, 0.0)]
+    best = None
     for mdp, horizon, gamma in cases:
         mdp = dataclasses.replace(mdp, horizon=horizon, gamma=gamma)
         got = call(fn, mdp.rewards.clone(), mdp.next_state.clone(), horizon, gamma, what="backward_induction",
@@ -120,7 +121,7 @@ def check_backward_induction(fn) -> None:
                 _expect_table(got[t], q_star[t], mdp, f"{what}: table t = {t} ({step})",
                               variants={k: v[t] for k, v in variants.items()}, t=t)
         _expect_table(got, q_star, mdp, what)
-    mdp = dataclasses.replace(a, horizon=3, gamma=0.8)
-    q_star, v_star = backward_induction(mdp)
-    ok(f"backward_induction gives the exact Q* on {len(cases)} cases (horizons 1 to 4, gamma = 0, 0.5, 0.8, 1): "
-       f"V*(blank canvas) summed over the targets = {float(v_star[0, :, 0].sum()):.4f} for T = 3, gamma = 0.8")
+        if best is None:  # the first case: T = 3, gamma = 0.8
+            best = (float(got[0, :, 0].max(dim=-1).values.sum()), float(v_star[0, :, 0].sum()))
+    ok(f"backward_induction gives the exact Q*: V*(blank canvas) summed over the targets = {best[0]:.4f} "
+       f"(expected {best[1]:.4f})")

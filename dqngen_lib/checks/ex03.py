@@ -227,6 +227,5 @@ def check_epsilon_greedy(fn, n: int = 20000) -> None:
     summary = _run_epsilon(fn, "cpu", n)
     for device in cuda_devices():
         _run_epsilon(fn, device, n)
-    ok(f"epsilon_greedy: greedy at eps = 0, uniform at eps = 1, {summary}, every row explores independently, "
-       "reproducible with its generator")
+    ok(f"epsilon_greedy: greedy at eps = 0, uniform at eps = 1, {summary}, reproducible with its generator")
 

@@ -111,8 +111,8 @@ def _run_add(cls, device, capacity: int, batches) -> None:
     for b in batches:
         batch = _transitions(written + 1, b, device)
         after = f"after adding {written + b} transitions (the last batch of {b}) to a buffer of capacity {capacity}"
-        call(_method(buf, "add"), *batch, what=f"add() of {b} transitions at pos {written % capacity} (capacity {capacity})",
-             names=_ADD_ARGS)
+        what = f"add() of {b} transitions at pos {written % capacity} (capacity {capacity})"
+        call(_method(buf, "add"), *batch, what=what, names=_ADD_ARGS)
         written += b
         _check_state(buf, written, capacity, after)
         _check_dtypes(buf, device, capacity)
@@ -132,6 +132,7 @@ def check_replay_add(cls) -> None:
 def _fill(cls, capacity: int, written: int, device):
     """A buffer whose fields hold transitions as if ``written`` had been added (independent of add())."""
     buf = _new_buffer(cls, capacity, device)
+    _check_dtypes(buf, device, capacity)
     ids = torch.zeros(capacity, device=device)
     for i in range(1, written + 1):
         ids[(i - 1) % capacity] = i
@@ -151,7 +152,8 @@ def _sample(buf, batch_size: int, seed, device, what: str, gen=None):
         kind = type(out).__name__
         raise CheckError(f"{what}: expected a replay Batch (Batch(obs, actions, rewards, next_obs, terminated), "
                          f"from dqngen_lib.replay import Batch), got {kind}"
-                         + (" (wrap the five tensors in Batch(...))" if isinstance(out, (tuple, list)) else ""))
+                         + (" (wrap the five tensors in Batch(...))" if isinstance(out, (tuple, list)) else "")
+                         + (" (did sample forget to return its result?)" if out is None else ""))
     shapes = {"obs": (out.obs, (batch_size, *OBS_SHAPE), torch.float32),
               "actions": (out.actions, (batch_size,), torch.int64),
               "rewards": (out.rewards, (batch_size,), torch.float32),

@@ -121,8 +121,8 @@ def _loss_variants(online, target, batch, gamma):
         y = dqn_targets(target, batch.rewards, batch.next_obs, batch.terminated, gamma, online_net=online)
         out = {why: F.smooth_l1_loss(q, yv) for why, yv in _variants(online, target, batch, gamma).items()}
         out.update({
-            f"got the mean squared error; expected the Huber loss (F.smooth_l1_loss), which keeps large TD "
-            f"errors from exploding": F.mse_loss(q, y),
+            "got the mean squared error; expected the Huber loss (F.smooth_l1_loss), which keeps large TD "
+            "errors from exploding": F.mse_loss(q, y),
             "the loss is summed over the batch; expected its mean (the default reduction of F.smooth_l1_loss)":
                 F.smooth_l1_loss(q, y, reduction="sum"),
             "you used max_a Q(s, a); expected Q(s, a) of the action actually taken (gather with batch.actions)":
@@ -151,7 +151,8 @@ def check_dqn_loss(fn) -> None:
                              f"{type(got).__name__}; keep the tensor (no .item()) so that gradients can flow")
         if not isinstance(got, torch.Tensor) or got.shape != ():
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            raise CheckError(f"{what}: expected a scalar tensor (the mean over the batch), got {shape}")
+            hint = " (did the function forget to return its result?)" if got is None else ""
+            raise CheckError(f"{what}: expected a scalar tensor (the mean over the batch), got {shape}{hint}")
         called = [n for n, p in list(online.named_parameters()) + list(target.named_parameters())
                   if p.grad is not None]
         if called:
