@@ -179,19 +179,8 @@ def transition_numpy(canvas, actions, ink):
     return transition_solution(canvas, actions, ink).numpy()
 
 
-def transition_row_col_swapped(canvas, actions, ink):
-    n, h, w = canvas.shape
-    new = canvas.clone()
-    p = actions % (h * w)
-    new[torch.arange(n), p % h, p // h] = ink[actions // (h * w) + 1]
-    return new
 
 
-def transition_level_not_plus_one(canvas, actions, ink):
-    n, h, w = canvas.shape
-    new = canvas.clone().reshape(n, h * w)
-    new[torch.arange(n), actions % (h * w)] = ink[actions // (h * w)]
-    return new.reshape(n, h, w)
 
 
 def reward_no_return(prev, new, target):
@@ -239,8 +228,6 @@ CATALOGUE = [
     ("transition", transition_in_place_returns_copy, "paints the input, returns a copy",
      "changed its argument `canvas` in place"),
     ("transition", transition_numpy, "returns a NumPy array", "expected a torch.Tensor, got numpy.ndarray"),
-    ("transition", transition_row_col_swapped, "pixel p as (p % H, p // H)", r"values differ at index \("),
-    ("transition", transition_level_not_plus_one, "ink[k] instead of ink[k + 1]", "with ink\\[\\d\\] ="),
 ]
 
 CHECKS = {"reward": check_reconstruction_reward, "transition": check_pixel_transition}

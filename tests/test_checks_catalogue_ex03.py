@@ -233,8 +233,9 @@ CATALOGUE = [
      "changed its argument `qmap` in place"),
     ("qmap", qmap_mean_all, "mean over the whole tensor", "mean is taken over the whole tensor"),
     ("qmap", qmap_ignores_value, "ignores the dueling value", "value V is ignored"),
-    ("qmap", qmap_value_truthiness, "`if value:` on a tensor", (r"(?s)qmap_to_q with a dueling value raised RuntimeError"
-     r".*called with qmap=tensor \(2, 2, 3, 4\) float32, value=tensor \(2, 1\) float32")),
+    ("qmap", qmap_value_truthiness, "`if value:` on a tensor",
+     (r"(?s)qmap_to_q with a dueling value raised RuntimeError"
+      r".*called with qmap=tensor \(2, 2, 3, 4\) float32, value=tensor \(2, 1\) float32")),
     ("qmap", qmap_hardcoded_view, "hard-codes 24 actions (view(B, 24))", "qmap_to_q raised RuntimeError"),
     ("qmap", qmap_not_flattened, "returns (B, L-1, H*W)", r"expected shape \(2, 24\), got \(2, 2, 12\)"),
     ("qmap", qmap_float64, "returns float64", "expected dtype torch.float32, got torch.float64"),

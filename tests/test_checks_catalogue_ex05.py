@@ -95,9 +95,6 @@ def targets_numpy(qnet, target_net, rewards, next_obs, terminated, gamma):
     return targets_solution(qnet, target_net, rewards, next_obs, terminated, gamma).numpy()
 
 
-def targets_detach_after_grad_free_argmax_of_target(qnet, target_net, rewards, next_obs, terminated, gamma):
-    with torch.no_grad():   # the target network chooses with its own argmax and evaluates: plain DQN
-        return rewards + gamma * (1.0 - terminated) * target_net(next_obs).max(dim=1).values
 
 
 def targets_discount_squared(qnet, target_net, rewards, next_obs, terminated, gamma):
@@ -183,10 +180,6 @@ def loss_target_net_for_q(qnet, target_net, batch, gamma):
     return F.smooth_l1_loss(target_net(batch.obs).gather(1, batch.actions[:, None]).squeeze(1), y)
 
 
-def loss_no_terminal_mask(qnet, target_net, batch, gamma):
-    with torch.no_grad():
-        y = batch.rewards + gamma * _v(qnet, target_net, batch.next_obs)
-    return F.smooth_l1_loss(_q(qnet, batch), y)
 
 
 def loss_abs_error(qnet, target_net, batch, gamma):
@@ -215,7 +208,6 @@ CATALOGUE = [
     ("targets", targets_online_only, "max of the online network", "bootstrapped from the online network alone"),
     ("targets", targets_list, "a list of floats", "expected a torch.Tensor, got list"),
     ("targets", targets_numpy, "a NumPy array", "expected a torch.Tensor, got numpy.ndarray"),
-    ("targets", targets_detach_after_grad_free_argmax_of_target, "plain DQN target", "this is plain DQN"),
     ("targets", targets_discount_squared, "gamma squared", r"values differ at index \d+: expected"),
     ("loss", loss_no_return, "forgets to return", "got NoneType .*forget to return"),
     ("loss", loss_gamma_hardcoded, "gamma hard-coded to 0.9", "the targets are those of gamma = 0.9"),
@@ -233,7 +225,6 @@ CATALOGUE = [
     ("loss", loss_float64, "float64 loss", "expected dtype torch.float32, got torch.float64"),
     ("loss", loss_per_sample, "reduction='none'", r"expected a scalar tensor .*got \(32,\)"),
     ("loss", loss_target_net_for_q, "Q(s, a) from the target network", r"gamma = 0.9: expected 0.9189, got 1.2806"),
-    ("loss", loss_no_terminal_mask, "no (1 - terminated)", r"the \(1 - terminated\) factor is missing"),
     ("loss", loss_abs_error, "mean absolute error instead of Huber", r"gamma = 0.9: expected \d\.\d{4}, got \d\.\d{4}"),
 ]
 
