@@ -88,15 +88,30 @@ def test_checks_fail_on_stub(check):
         check(stub)
 
 
-@pytest.mark.parametrize("wrong", [reward_unnormalised, reward_sign_flipped, reward_absolute_error,
-                                   reward_new_error_only])
-def test_reward_check_fails_on_wrong_answers(wrong):
-    with pytest.raises(CheckError, match="expected"):
+REWARD_WRONG = [
+    (reward_unnormalised, "not divided by \\|\\|target\\|\\|\\^2"),
+    (reward_sign_flipped, "the sign is flipped"),
+    (reward_absolute_error, r"values differ at index \d+: expected"),
+    (reward_new_error_only, "only the error after the action is used"),
+]
+TRANSITION_WRONG = [
+    (transition_in_place, "changed its argument `canvas` in place"),
+    (transition_level_off_by_one, r"action 0 paints this pixel with ink\[1\] = 0.5000\]: expected 0.5000, got 0.0000"),
+    (transition_column_major, r"values differ at index \(1, 1, 1\)"),
+    (transition_adds_ink, "expected 0.5000, got 1.5000"),
+]
+CATALOGUE = [("reward", f, f.__name__, p) for f, p in REWARD_WRONG] + \
+    [("transition", f, f.__name__, p) for f, p in TRANSITION_WRONG]
+CHECKS = {"reward": check_reconstruction_reward, "transition": check_pixel_transition}
+
+
+@pytest.mark.parametrize("wrong, phrase", REWARD_WRONG)
+def test_reward_check_fails_on_wrong_answers(wrong, phrase):
+    with pytest.raises(CheckError, match=phrase):
         check_reconstruction_reward(wrong)
 
 
-@pytest.mark.parametrize("wrong", [transition_in_place, transition_level_off_by_one, transition_column_major,
-                                   transition_adds_ink])
-def test_transition_check_fails_on_wrong_answers(wrong):
-    with pytest.raises(CheckError, match="expected"):
+@pytest.mark.parametrize("wrong, phrase", TRANSITION_WRONG)
+def test_transition_check_fails_on_wrong_answers(wrong, phrase):
+    with pytest.raises(CheckError, match=phrase):
         check_pixel_transition(wrong)

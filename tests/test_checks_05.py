@@ -92,12 +92,25 @@ def test_targets_stub_fails():
         check_double_dqn_targets(stub)
 
 
-@pytest.mark.parametrize("fn, words", [
-    (targets_no_terminal, "terminated"),
+TARGETS_WRONG = [
+    (targets_no_terminal, r"the \(1 - terminated\) factor is missing"),
     (targets_plain_max, "plain DQN"),
-    (targets_swapped, "swapped"),
-    (targets_with_grad, "gradient"),
-])
+    (targets_swapped, "the networks are swapped"),
+    (targets_with_grad, r"the targets carry a gradient \(requires_grad=True\)"),
+]
+LOSS_WRONG = [
+    (loss_grad_into_target, "gradients flowed into the target network"),
+    (loss_no_terminal, r"the \(1 - terminated\) factor is missing"),
+    (loss_plain_max, "plain DQN"),
+    (loss_mse, "Huber"),
+    (loss_online_only_with_grad, "bootstrapped from the online network alone"),
+]
+CHECKS = {"targets": check_double_dqn_targets, "loss": check_dqn_loss}
+CATALOGUE = [("targets", f, f.__name__, p) for f, p in TARGETS_WRONG] + \
+    [("loss", f, f.__name__, p) for f, p in LOSS_WRONG]
+
+
+@pytest.mark.parametrize("fn, words", TARGETS_WRONG)
 def test_targets_wrong_answers_fail(fn, words):
     with pytest.raises(CheckError, match=words):
         check_double_dqn_targets(fn)
@@ -113,13 +126,7 @@ def test_loss_stub_fails():
         check_dqn_loss(stub)
 
 
-@pytest.mark.parametrize("fn, words", [
-    (loss_grad_into_target, "target network"),
-    (loss_no_terminal, "terminated"),
-    (loss_plain_max, "plain DQN"),
-    (loss_mse, "Huber"),
-    (loss_online_only_with_grad, "online network"),
-])
+@pytest.mark.parametrize("fn, words", LOSS_WRONG)
 def test_loss_wrong_answers_fail(fn, words):
     with pytest.raises(CheckError, match=words):
         check_dqn_loss(fn)

@@ -85,25 +85,32 @@ def test_stub_fails_clearly(check):
         check(stub)
 
 
-@pytest.mark.parametrize("wrong, match", [
+SKETCH_WRONG = [
     (sketch_class_mean, "collapse"),
     (sketch_no_sqrt3, "sqrt"),
     (sketch_no_clip, r"clipped to \[0, 1\]"),
-    (sketch_class0_directions, "expected"),
+    (sketch_class0_directions, "the directions of class 0 were used for every canvas"),
     (sketch_flat, "expected shape"),
-])
+]
+POTENTIAL_WRONG = [
+    (potential_classifier_only, "collapse"),
+    (potential_class_mean_target, "collapse"),
+    (potential_sign_flipped, "highest near"),
+    (potential_unnormalised, "blank canvas"),
+    (potential_without_classifier, r"the classifier term beta \* log p\(c \| x\) is missing"),
+]
+CHECKS = {"sketch": check_sketch, "potential": check_style_potential}
+CATALOGUE = [("sketch", f, f.__name__, p) for f, p in SKETCH_WRONG] + \
+    [("potential", f, f.__name__, p) for f, p in POTENTIAL_WRONG]
+
+
+@pytest.mark.parametrize("wrong, match", SKETCH_WRONG)
 def test_wrong_sketches_fail(wrong, match):
     with pytest.raises(CheckError, match=match):
         check_sketch(wrong)
 
 
-@pytest.mark.parametrize("wrong, match", [
-    (potential_classifier_only, "collapse"),
-    (potential_class_mean_target, "collapse"),
-    (potential_sign_flipped, "highest near"),
-    (potential_unnormalised, "blank canvas"),
-    (potential_without_classifier, "beta=0.2"),
-])
+@pytest.mark.parametrize("wrong, match", POTENTIAL_WRONG)
 def test_wrong_potentials_fail(wrong, match):
     with pytest.raises(CheckError, match=match):
         check_style_potential(wrong)

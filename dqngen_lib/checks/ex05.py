@@ -13,11 +13,16 @@ from torch.nn import functional as F
 
 from ..agent import dqn_loss, dqn_targets
 from ..replay import Batch
-from ._common import CheckError, call, expect_close, ok
+from ._common import CheckError, call, expect_close, expect_tensor, fmt_value, ok
 
 __all__ = ["check_double_dqn_targets", "check_dqn_loss"]
 
 GAMMA = 0.9
+# (seed, batch size, number of actions, gamma): several gammas (0 and 1 too), sizes and action counts.
+_TARGET_CASES = ((5, 32, 3, 0.9), (6, 5, 4, 0.5), (8, 16, 3, 0.0), (9, 12, 4, 1.0))
+_LOSS_CASES = ((7, 32, 3, 0.9), (10, 6, 4, 0.5), (11, 20, 3, 1.0), (12, 8, 4, 0.0))
+_TARGET_ARGS = ("qnet", "target_net", "rewards", "next_obs", "terminated", "gamma")
+_LOSS_ARGS = ("qnet", "target_net", "batch", "gamma")
 
 
 class _TableQ(nn.Module):
@@ -35,13 +40,13 @@ class _TableQ(nn.Module):
         return self.lin(x.flatten(1))
 
 
-def _case(seed: int = 5, b: int = 32):
+def _case(seed: int = 5, b: int = 32, num_actions: int = 3):
     """Two networks that disagree on argmax for many next states; a batch with some terminals."""
-    online, target = _TableQ(seed), _TableQ(seed + 100)
+    online, target = _TableQ(seed, num_actions), _TableQ(seed + 100, num_actions)
     g = torch.Generator().manual_seed(seed)
     obs = torch.rand(b, 1, 2, 2, generator=g)
     next_obs = torch.rand(b, 1, 2, 2, generator=g)
-    actions = torch.randint(3, (b,), generator=g)
+    actions = torch.randint(num_actions, (b,), generator=g)
     rewards = torch.randn(b, generator=g)
     terminated = (torch.arange(b) % 3 == 0).float()
     return online, target, Batch(obs, actions, rewards, next_obs, terminated)
@@ -54,9 +59,10 @@ def _variants(online, target, batch, gamma):
         keep = 1.0 - batch.terminated
         r = batch.rewards
         a_online, a_target = qo.argmax(1, keepdim=True), qt.argmax(1, keepdim=True)
-        return {
+        v = qt.gather(1, a_online).squeeze(1)
+        out = {
             "the (1 - terminated) factor is missing: terminal transitions must not bootstrap":
-                r + gamma * qt.gather(1, a_online).squeeze(1),
+                r + gamma * v,
             "this is plain DQN (max over the target network); Double DQN lets the online network choose "
             "a* = argmax_a Q_online(s', a) and the target network evaluate Q_target(s', a*)":
                 r + gamma * keep * qt.max(1).values,
@@ -66,75 +72,117 @@ def _variants(online, target, batch, gamma):
             "you bootstrapped from the online network alone (max of Q_online); the target network must "
             "evaluate the next action":
                 r + gamma * keep * qo.max(1).values,
-            "gamma is missing from the bootstrap term": r + keep * qt.gather(1, a_online).squeeze(1),
+            "the terminal flag is inverted: only terminal transitions bootstrap; expected the factor "
+            "(1 - terminated)": r + gamma * batch.terminated * v,
+            "the reward is multiplied by (1 - terminated) too; a terminal transition still earns its reward "
+            "(y = r there), only the bootstrap term is cut": (r + gamma * v) * keep,
         }
+        if gamma != 1.0:
+            out["gamma is missing from the bootstrap term"] = r + keep * v
+        if gamma != GAMMA:
+            out[f"the targets are those of gamma = {GAMMA}; expected the gamma argument to be used (here "
+                f"gamma = {gamma:g})"] = r + GAMMA * keep * v
+        return out
 
 
-def _diagnose(got, online, target, batch, gamma) -> str | None:
-    for why, wrong in _variants(online, target, batch, gamma).items():
-        if isinstance(got, torch.Tensor) and got.shape == wrong.shape and torch.allclose(got.detach().float(), wrong, atol=1e-5):
-            return why
-    return None
+def _shape_hint(got, b: int) -> str:
+    if isinstance(got, torch.Tensor) and tuple(got.shape) in ((b, 1), (b, b)):
+        return (" (a (B, 1) column, or (B, B) from adding a (B,) vector to a (B, 1) column: squeeze(1) the "
+                "gathered values)")
+    return ""
 
 
 def check_double_dqn_targets(fn) -> None:
     """``fn(qnet, target_net, rewards, next_obs, terminated, gamma)`` -> Double DQN targets (B,), no gradient."""
-    online, target, batch = _case()
-    expected = dqn_targets(target, batch.rewards, batch.next_obs, batch.terminated, GAMMA, online_net=online)
-    got = call(fn, online, target, batch.rewards, batch.next_obs, batch.terminated, GAMMA,
-               what="double_dqn_targets")
-    if not isinstance(got, torch.Tensor):
-        raise CheckError(f"double_dqn_targets: expected a torch.Tensor of shape ({len(batch.rewards)},), "
-                         f"got {type(got).__name__}")
-    why = _diagnose(got, online, target, batch, GAMMA)
-    if why is not None:
-        raise CheckError(f"double_dqn_targets: {why}")
-    expect_close(got.detach(), expected, f"targets of {len(batch.rewards)} transitions (every third terminal)")
-    if got.requires_grad:
-        raise CheckError("double_dqn_targets: the targets carry a gradient (requires_grad=True); expected "
-                         "them computed under torch.no_grad() (or detached), so that the loss never "
-                         "pushes the target towards Q(s, a)")
+    for seed, b, num_actions, gamma in _TARGET_CASES:
+        online, target, batch = _case(seed, b, num_actions)
+        expected = dqn_targets(target, batch.rewards, batch.next_obs, batch.terminated, gamma, online_net=online)
+        got = call(fn, online, target, batch.rewards.clone(), batch.next_obs.clone(), batch.terminated.clone(), gamma,
+                   what="double_dqn_targets", names=_TARGET_ARGS)
+        what = (f"double_dqn_targets of {b} transitions (every third terminal), {num_actions} actions, "
+                f"gamma = {gamma:g}")
+        expect_tensor(got, what)
+        if tuple(got.shape) != (b,):
+            raise CheckError(f"{what}: expected shape ({b},), got {tuple(got.shape)}{_shape_hint(got, b)}")
+        expect_close(got.detach(), expected, what, variants=_variants(online, target, batch, gamma),
+                     dtype_hint=" (the rewards are float32: keep their dtype)")
+        if got.requires_grad:
+            raise CheckError(f"{what}: the targets carry a gradient (requires_grad=True); expected "
+                             "them computed under torch.no_grad() (or detached), so that the loss never "
+                             "pushes the target towards Q(s, a)")
     ok("Double DQN targets: online network chooses, target network evaluates, terminals do not bootstrap")
+
+
+def _loss_variants(online, target, batch, gamma):
+    """Losses of the usual mistakes, to name the one the learner made."""
+    with torch.no_grad():
+        q_all = online(batch.obs)
+        q = q_all.gather(1, batch.actions[:, None]).squeeze(1)
+        y = dqn_targets(target, batch.rewards, batch.next_obs, batch.terminated, gamma, online_net=online)
+        out = {why: F.smooth_l1_loss(q, yv) for why, yv in _variants(online, target, batch, gamma).items()}
+        out.update({
+            "got the mean squared error; expected the Huber loss (F.smooth_l1_loss), which keeps large TD "
+            "errors from exploding": F.mse_loss(q, y),
+            "the loss is summed over the batch; expected its mean (the default reduction of F.smooth_l1_loss)":
+                F.smooth_l1_loss(q, y, reduction="sum"),
+            "you used max_a Q(s, a); expected Q(s, a) of the action actually taken (gather with batch.actions)":
+                F.smooth_l1_loss(q_all.max(1).values, y),
+            "Q(s, a) was taken at the next observations; expected online(batch.obs) gathered at batch.actions":
+                F.smooth_l1_loss(online(batch.next_obs).gather(1, batch.actions[:, None]).squeeze(1), y),
+            "Q(s, a) is a (B, 1) column and the targets a (B,) vector: the loss compared every Q with every "
+            "target (B x B pairs); squeeze(1) the gathered values":
+                F.smooth_l1_loss(q[:, None].expand(-1, len(y)), y[None, :].expand(len(y), -1)),
+        })
+        return out
 
 
 def check_dqn_loss(fn) -> None:
     """``fn(qnet, target_net, batch, gamma)`` -> the mean Huber TD loss of Double DQN (a scalar)."""
-    online, target, batch = _case(seed=7)
-    expected = dqn_loss(online, batch, target, GAMMA, double=True, loss="huber")
-    expected.backward()
-    exp_grads = [p.grad.clone() for p in online.parameters()]
-    online.zero_grad(set_to_none=True)
-    got = call(fn, online, target, batch, GAMMA, what="dqn_loss")
-    if not isinstance(got, torch.Tensor) or got.shape != ():
-        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        raise CheckError(f"dqn_loss: expected a scalar tensor (the mean over the batch), got {shape}")
-    if not got.requires_grad:
-        raise CheckError("dqn_loss: the loss carries no gradient; expected it to depend on Q(s, a) of the "
-                         "online network (compute Q(s, a) outside torch.no_grad())")
-    q = online(batch.obs).gather(1, batch.actions[:, None]).squeeze(1).detach()
-    for why, y in _variants(online, target, batch, GAMMA).items():
-        if abs(float(got.detach()) - float(F.smooth_l1_loss(q, y))) < 1e-6:
-            raise CheckError(f"dqn_loss: {why}")
-    y = dqn_targets(target, batch.rewards, batch.next_obs, batch.terminated, GAMMA, online_net=online)
-    if abs(float(got.detach()) - float(F.mse_loss(q, y))) < 1e-6:
-        raise CheckError(f"dqn_loss: got the mean squared error {float(got.detach()):.4f}; expected the Huber loss "
-                         f"(F.smooth_l1_loss) {float(expected.detach()):.4f}, which keeps large TD errors from exploding")
-    q_wrong = online(batch.obs).max(1).values.detach()
-    if abs(float(got.detach()) - float(F.smooth_l1_loss(q_wrong, y))) < 1e-6:
-        raise CheckError("dqn_loss: you used max_a Q(s, a); expected Q(s, a) of the action actually taken "
-                         "(gather with batch.actions)")
-    expect_close(got.detach(), expected.detach(), "Huber loss of a batch of 32 transitions")
-    got.backward()
-    leaked = [n for n, p in target.named_parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0]
-    if leaked:
-        raise CheckError(f"dqn_loss: gradients flowed into the target network (parameters {leaked} got a "
-                         f"gradient); expected the target y to be computed without gradient (torch.no_grad())")
-    for (n, p), g in zip(online.named_parameters(), exp_grads):
-        if p.grad is None:
-            raise CheckError(f"dqn_loss: the online network's {n} got no gradient; expected the loss to be "
-                             f"differentiable in Q(s, a)")
-        if not torch.allclose(p.grad, g, atol=1e-5):
-            raise CheckError(f"dqn_loss: the gradient of the online network's {n} differs from the reference "
-                             f"(max difference {float((p.grad - g).abs().max()):.4f}); expected gradient to flow "
-                             f"only through Q(s, a), not through the target y (compute y under torch.no_grad())")
+    for seed, b, num_actions, gamma in _LOSS_CASES:
+        online, target, batch = _case(seed, b, num_actions)
+        what = f"dqn_loss of a batch of {b} transitions, {num_actions} actions, gamma = {gamma:g}"
+        expected = dqn_loss(online, batch, target, gamma, double=True, loss="huber")
+        expected.backward()
+        exp_grads = [p.grad.clone() for p in online.parameters()]
+        online.zero_grad(set_to_none=True)
+        got = call(fn, online, target, Batch(*(t.clone() for t in batch)), gamma, what="dqn_loss", names=_LOSS_ARGS)
+        if isinstance(got, (float, int)):
+            raise CheckError(f"{what}: expected a scalar tensor (the mean over the batch), got a Python "
+                             f"{type(got).__name__}; keep the tensor (no .item()) so that gradients can flow")
+        if not isinstance(got, torch.Tensor) or got.shape != ():
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            hint = " (did the function forget to return its result?)" if got is None else ""
+            raise CheckError(f"{what}: expected a scalar tensor (the mean over the batch), got {shape}{hint}")
+        called = [n for n, p in list(online.named_parameters()) + list(target.named_parameters())
+                  if p.grad is not None]
+        if called:
+            raise CheckError(f"{what}: the parameters already had gradients after the call ({called}); expected "
+                             "dqn_loss to return the loss without calling backward() (the training step does)")
+        if not got.requires_grad:
+            raise CheckError(f"{what}: the loss carries no gradient; expected it to depend on Q(s, a) of the "
+                             "online network (compute Q(s, a) outside torch.no_grad())")
+        value = float(got.detach())
+        if abs(value - float(expected.detach())) > 1e-5:
+            for why, wrong in _loss_variants(online, target, batch, gamma).items():
+                if abs(value - float(wrong)) < 1e-6:
+                    raise CheckError(f"{what}: {why}\n  (expected the loss {fmt_value(expected)}, got "
+                                     f"{fmt_value(value)})")
+        expect_close(got.detach(), expected.detach(), what, dtype_hint=" (the batch is float32: keep its dtype)")
+        try:
+            got.backward()
+        except Exception as exc:
+            raise CheckError(f"{what}: calling backward() on the loss raised {type(exc).__name__}: {exc}") from exc
+        leaked = [n for n, p in target.named_parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0]
+        if leaked:
+            raise CheckError(f"{what}: gradients flowed into the target network (parameters {leaked} got a "
+                             f"gradient); expected the target y to be computed without gradient (torch.no_grad())")
+        for (n, p), g in zip(online.named_parameters(), exp_grads):
+            if p.grad is None:
+                raise CheckError(f"{what}: the online network's {n} got no gradient; expected the loss to be "
+                                 f"differentiable in Q(s, a)")
+            if not torch.allclose(p.grad, g, atol=1e-5):
+                raise CheckError(f"{what}: the gradient of the online network's {n} differs from the reference "
+                                 f"(max difference {float((p.grad - g).abs().max()):.4f}); expected gradient to "
+                                 f"flow only through Q(s, a), not through the target y (compute y under "
+                                 f"torch.no_grad())")
     ok("the Double DQN Huber loss matches the library, with gradient only through Q(s, a)")
