@@ -23,7 +23,7 @@ from .seed_agent import SEED_HIDDEN, run_seed_agent
 from .train import Trainer
 from .utils import describe_device, machine_info
 
-__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_table", "machine_name", "bench_train",
+__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_table", "machine_name", "bench_train", "loop_rates",
            "run_ours", "run_sb3", "run_seed", "time_to_reach", "format_train_table", "BAR"]
 
 
@@ -100,6 +100,50 @@ def bench_env(sizes=(1, 64, 1024, 8192), modes=("pixel", "pen"), seconds: float 
                 rows.append({"device": describe_device(torch.device("cuda")), "mode": mode, "num_envs": n,
                              "vec_steps_per_s": rate, "gym_steps_per_s": gym_rate, "ratio": rate / gym_rate})
     return rows
+
+
+def loop_rates(cfg: TrainConfig, steps: int = 30, device=None) -> dict:
+    """Where the trainer's time goes (lesson 06): rates of the whole loop and of its parts, measured apart.
+
+    ``loop``: env steps/s and updates/s of ``Trainer.run_steps`` past ``learning_starts``;
+    ``act``: forward passes of the Q-network on a batch of ``num_envs`` observations per second;
+    ``env``: batched ``step`` + ``reset_done`` per second; ``update``: gradient updates (sample,
+    loss, backward, Adam, target update) per second. ``seconds_per_batched_step`` splits one batched
+    step of the loop into acting, the env and its ``updates_per_step`` updates (the remainder is the
+    replay write and the bookkeeping). Every part is timed between two device synchronisations.
+    """
+    tr = Trainer(cfg, device=device)
+    dev = tr.device
+    tr.run_steps(-(-cfg.learning_starts // cfg.num_envs) + 2)        # past learning_starts, warmed up
+    tr.stats()
+
+    def timed(fn, k):
+        fn()                                                           # warm-up
+        _sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn()
+        _sync(dev)
+        return (time.perf_counter() - t0) / k
+
+    e0, u0 = tr.env_steps, tr.updates
+    t_loop = timed(lambda: tr.run_steps(1), steps)
+    per_step_updates = (tr.updates - u0) / max((tr.env_steps - e0) / cfg.num_envs, 1)
+    with torch.no_grad():
+        t_act = timed(lambda: tr.qnet(tr.obs), steps)
+    actions = torch.randint(tr.env.num_actions, (cfg.num_envs,), device=dev)
+
+    def env_step():
+        _, _, te, tru, _ = tr.env.step(actions, validate=False)
+        tr.env.reset_done(te | tru)
+    t_env = timed(env_step, steps)
+    t_update = timed(tr.update, steps)
+    return {"device": str(dev), "num_envs": cfg.num_envs, "batch_size": cfg.batch_size,
+            "updates_per_step": cfg.updates_per_step,
+            "loop": {"env_steps_per_s": cfg.num_envs / t_loop, "updates_per_s": per_step_updates / t_loop},
+            "act_per_s": 1 / t_act, "env_per_s": 1 / t_env, "update_per_s": 1 / t_update,
+            "seconds_per_batched_step": {"total": t_loop, "act": t_act, "env": t_env,
+                                         "updates": per_step_updates * t_update}}
 
 
 def _si(x: float) -> str:

@@ -431,7 +431,8 @@ class QExplorer:
         if self.mode == "pixel":
             n = (2 if target is not None else 1) + levels - 1
             fig, axes, cax = self._new_figure(n)
-            plot_q_heatmaps(q, self.size, levels, canvas=self._canvas[t], target=target, action=shown, ax=axes)
+            plot_q_heatmaps(q, self.size, levels, canvas=self._canvas[t], target=target, action=shown, ax=axes,
+                            colorbar=False)
             q_axes = axes[n - levels + 1:]
             if greedy != shown:
                 k, p = divmod(greedy, self.size * self.size)
@@ -441,7 +442,7 @@ class QExplorer:
             n = (2 if target is not None else 1) + levels + 1
             fig, axes, cax = self._new_figure(n, cbar_at=n - 1, wspace=0.6)
             plot_pen_q(q, self.env.pen_window, levels, canvas=self._canvas[t], pen=self._pen[t], target=target,
-                       action=shown, ax=axes)
+                       action=shown, ax=axes, colorbar=False)
             q_axes = axes[n - levels - 1:-1]
             m = (2 * self.env.pen_window + 1) ** 2
             if greedy != shown and greedy != len(q) - 1:

@@ -102,7 +102,7 @@ def _panel_row(ax, n_panels: int, what: str):
 
 
 def plot_pen_q(q, window: int = 2, ink_levels: int = 3, canvas=None, pen=None, target=None, action=None,
-               ax=None, title: str | None = None, vmin=None, vmax=None):
+               ax=None, title: str | None = None, vmin=None, vmax=None, colorbar: bool = True):
     """Pen-mode Q-values of one state: one grid of moves per pen level, and bars (lessons 05 and 08).
 
     ``q`` holds the ``L * (2w+1)**2 + 1`` Q-values of one observation in the env's action order
@@ -183,7 +183,7 @@ def plot_pen_q(q, window: int = 2, ink_levels: int = 3, canvas=None, pen=None, t
     a.set_xticklabels([n.replace("ink ", "") for n in names] + ["stop"], fontsize=7)
     a.set_title("best Q per level", fontsize=9)
     a.tick_params(labelsize=7)
-    if img is not None and ax is None:
+    if img is not None and colorbar:     # one colour scale for the level grids (the caller may draw its own)
         fig.colorbar(img, ax=axes[len(images):len(images) + ink_levels], shrink=0.8)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -394,7 +394,8 @@ def figure_png(fig, dpi: int = 72, close: bool = True) -> bytes:
 
 
 def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None, action=None, ax=None,
-                    title: str | None = None, annotate: bool | None = None, vmin=None, vmax=None):
+                    title: str | None = None, annotate: bool | None = None, vmin=None, vmax=None,
+                    colorbar: bool = True):
     """Pixel-mode Q-values of one state as heat maps over the canvas (lessons 02, 03 and 08).
 
     ``q`` holds the ``(ink_levels - 1) * size**2`` Q-values of one observation in the env's action
@@ -403,7 +404,8 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
     ``canvas`` and ``target`` (size x size), when given, are drawn first. ``action`` is outlined in
     red (default: the greedy action ``argmax q``; ``action=False`` outlines nothing).
     ``annotate`` writes the values in the cells (default: when ``size <= 4``). ``ax`` may pass a
-    sequence of axes, one per panel. Returns the matplotlib figure.
+    sequence of axes, one per panel; ``colorbar=False`` leaves the colour bar to the caller.
+    Returns the matplotlib figure.
     """
     from matplotlib.patches import Rectangle
 
@@ -448,7 +450,7 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
             p = int(action) % (size * size)
             a.add_patch(Rectangle((p % size - 0.5, p // size - 0.5), 1, 1, fill=False, edgecolor="red",
                                   linewidth=2.5))
-    if img is not None and ax is None:
+    if img is not None and colorbar:     # one colour scale for the maps (the caller may draw its own)
         fig.colorbar(img, ax=axes[len(images):], shrink=0.8)
     if title:
         fig.suptitle(title, fontsize=10)
