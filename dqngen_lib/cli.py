@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import sys
+import time
 
 import numpy as np
 
@@ -26,12 +27,13 @@ from .data import load_digits
 from .experiments import EXPERIMENTS, run_experiment
 from .generate import evaluate_generation, sample
 from .metrics import num_distinct
+from .planners import PlannerPolicy, parse_planner
 from .rollout import evaluate_reconstruction, reconstruct, reference_mse
 from .train import train
 from .utils import atomic_write_json, check_writable, describe_device, get_device, nan_to_none, save_npz
 from .viz import plot_learning_curves
 
-__all__ = ["main", "build_parser", "COMMANDS", "evaluate_checkpoint"]
+__all__ = ["main", "build_parser", "COMMANDS", "evaluate_checkpoint", "evaluate_planner"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,8 +242,32 @@ def evaluate_checkpoint(path: str, split: str | None = None, device="auto") -> d
     return out
 
 
+def evaluate_planner(spec: str, mode: str = "pen", split: str | None = None, device="auto",
+                     max_images: int | None = None, **problem) -> dict:
+    """The metrics of ``evaluate_checkpoint`` for a planner (``"greedy"``, ``"lookahead:K"``, ``"beam:W"``)
+    on the reconstruct task of ``mode`` (the lesson's preset; ``problem`` overrides horizon, inks ...)."""
+    planner = parse_planner(spec)
+    cfg = TrainConfig.preset("reconstruct", mode, device=device, **problem)
+    t0 = time.perf_counter()
+    ev = evaluate_reconstruction(PlannerPolicy(planner), cfg, split=split or "test", max_images=max_images)
+    return {"planner": str(planner), "task": cfg.task, "mode": cfg.mode, "horizon": cfg.horizon,
+            "ink_levels": cfg.ink_levels, "pen_window": cfg.pen_window, **ev, "seconds": time.perf_counter() - t0}
+
+
 def _cmd_evaluate(args) -> int:
-    print(json.dumps(nan_to_none(evaluate_checkpoint(args.checkpoint, args.split, args.device)), indent=1))
+    if (args.checkpoint is None) == (args.planner is None):
+        raise ValueError("give either --checkpoint DIR (a trained agent) or --planner SPEC (greedy, lookahead:K, beam:W)")
+    if args.planner is not None:
+        problem = {k: getattr(args, k) for k in ("horizon", "ink_levels", "pen_window", "data_path", "size")
+                   if getattr(args, k) is not None}
+        out = evaluate_planner(args.planner, args.mode or "pen", args.split, args.device, args.max_images, **problem)
+    else:
+        given = [f"--{k.replace('_', '-')}" for k in ("mode", "horizon", "ink_levels", "pen_window", "data_path",
+                                                       "size", "max_images") if getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} describe the problem of a --planner; a checkpoint carries its own")
+        out = evaluate_checkpoint(args.checkpoint, args.split, args.device)
+    print(json.dumps(nan_to_none(out), indent=1))
     return 0
 
 
@@ -335,11 +361,23 @@ def _add_train(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="metrics of a checkpoint, as JSON")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (or its checkpoint.pt)")
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint or of a planner, as JSON",
+                       description="The held-out metrics of a trained agent (--checkpoint), or of a planner "
+                                   "(--planner greedy | lookahead:K | beam:W) on the reconstruct task, the same "
+                                   "metrics either way.")
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (or its checkpoint.pt)")
+    p.add_argument("--planner", default=None, help="a planner instead: greedy, lookahead:K or beam:W")
     p.add_argument("--split", default=None, choices=("train", "test"),
                    help="reconstruction: the digits to reconstruct (default test)")
     p.add_argument("--device", type=_device, default="auto", help="auto, cpu or cuda (default auto)")
+    g = p.add_argument_group("the problem of a --planner (default: the reconstruct preset of --mode)")
+    g.add_argument("--mode", default=None, choices=("pixel", "pen"), help="action mode (default pen)")
+    g.add_argument("--horizon", type=_positive_int, default=None, help="steps per episode T")
+    g.add_argument("--ink-levels", type=_positive_int, default=None, help="number of ink values")
+    g.add_argument("--pen-window", type=_positive_int, default=None, help="pen window w")
+    g.add_argument("--size", type=_positive_int, default=None, help="canvas side (28 needs --data-path)")
+    g.add_argument("--data-path", default=None, help="an MNIST .npz or IDX folder (default: the 8x8 digits)")
+    g.add_argument("--max-images", type=_positive_int, default=None, help="only the first N digits")
     p.set_defaults(func=_cmd_evaluate)
 
 

@@ -22,7 +22,7 @@ import torch
 from . import nets, rewards
 from .data import Digits, load_data
 from .envs import MODES, TASKS, VecCanvasEnv, channel_names, num_actions
-from .nets import QNET_KINDS
+from .nets import QNET_KINDS, STOP_Q
 from .rewards import task_options
 from .utils import get_device
 
@@ -65,15 +65,21 @@ class TrainConfig:
 
     # -- the Q-network
     qnet: str = "conv"
-    """Q-network: 'conv' (per-pixel convolutional Q-map) or 'mlp' (the seed's MLP)"""
+    """Q-network: 'conv' (convolutional Q-map), 'mlp' (the seed's MLP) or 'pen' (pen-centred Q-map, pen mode)"""
     channels: int = 16
     """width of the conv Q-map (channels of every convolution)"""
     layers: int = 1
     """number of 3x3 convolutions of the conv Q-map"""
-    hidden: int = 256
-    """width of the MLP's two hidden layers"""
+    hidden: int = 128
+    """width of the MLP's two hidden layers (the seed's: 128)"""
     dueling: bool = False
     """dueling head: Q = V + A - mean(A)"""
+    head_layers: int = 1
+    """'pen' Q-network: 3x3 convolutions of the head over the patch around the pen (then one 1x1)"""
+    stop_q: str = "zero"
+    """'pen' Q-network: Q(stop) fixed to 'zero' (its exact value: stopping ends the episode, no reward) or 'learned'"""
+    pen_segment: bool = False
+    """'pen' Q-network: give the head each move's features summed over the pixels it paints"""
 
     # -- acting
     num_envs: int = 64
@@ -143,7 +149,7 @@ class TrainConfig:
         def bad(name, expected):
             raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r} is invalid; expected {expected}")
 
-        choices = {"task": TASKS, "mode": MODES, "qnet": QNET_KINDS, "loss": ("huber", "mse"),
+        choices = {"task": TASKS, "mode": MODES, "qnet": QNET_KINDS, "loss": ("huber", "mse"), "stop_q": STOP_Q,
                    "target": ("soft", "hard", "none"), "compile": ("none", "default", "reduce-overhead")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -154,14 +160,14 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 bad(name, "a positive integer")
-        for name in ("latent_dim", "learning_starts", "eps_decay_steps", "eval_every", "seed"):
+        for name in ("latent_dim", "learning_starts", "eps_decay_steps", "eval_every", "seed", "head_layers"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 bad(name, "an integer >= 0")
         if not isinstance(self.ink_levels, (int, np.integer)) or isinstance(self.ink_levels, bool) \
                 or self.ink_levels < 2:
             bad("ink_levels", "an integer >= 2")
-        for name in ("dueling", "double", "replay"):
+        for name in ("dueling", "double", "replay", "pen_segment"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "True or False")
         for name in ("eps_start", "eps_end", "gamma", "tau"):
@@ -176,6 +182,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 bad(name, "a number >= 0")
+        if self.qnet == "pen" and self.mode != "pen":
+            bad("qnet", "'conv' or 'mlp' in pixel mode ('pen' is the pen-centred Q-map of pen mode)")
         if self.tau == 0.0 and self.target == "soft":
             bad("tau", "a number in (0, 1] for soft target updates")
         if self.data_path is None and self.size != 8:
@@ -303,5 +311,11 @@ def make_qnet(cfg: TrainConfig, obs_shape_: tuple | None = None, num_actions_: i
     """
     shape = obs_shape(cfg) if obs_shape_ is None else tuple(obs_shape_)
     n = num_actions(cfg.mode, cfg.size, cfg.ink_levels, cfg.pen_window) if num_actions_ is None else num_actions_
-    extra = {"channels": cfg.channels, "layers": cfg.layers} if cfg.qnet == "conv" else {"hidden": cfg.hidden}
+    if cfg.qnet == "pen":
+        extra = {"channels": cfg.channels, "layers": cfg.layers, "window": cfg.pen_window,
+                 "head_layers": cfg.head_layers, "stop": cfg.stop_q, "segment": cfg.pen_segment}
+    elif cfg.qnet == "conv":
+        extra = {"channels": cfg.channels, "layers": cfg.layers}
+    else:
+        extra = {"hidden": cfg.hidden}
     return nets.make_qnet(cfg.qnet, shape, n, mode=cfg.mode, dueling=cfg.dueling, **extra)

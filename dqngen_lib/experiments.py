@@ -15,6 +15,7 @@ overestimation bias ``E[max_a Q(s, a) - V*(s)]`` (lesson 05).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,10 +25,12 @@ import torch
 from .config import TrainConfig, make_env
 from .data import ink_values
 from .exact import q_star_of_obs, v_star_of_obs
-from .rollout import play
+from .planners import PlannerPolicy
+from .rollout import evaluate_reconstruction, play
 from .seeds import SeedRuns, run_seeds, save_results
 
-__all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "RESULTS_DIR"]
+__all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "RESULTS_DIR",
+           "PLANNERS", "planner_numbers"]
 
 RESULTS_DIR = "results"
 
@@ -91,7 +94,8 @@ class ProbeCallback:
 @dataclass
 class Experiment:
     """A named comparison: ``configs`` ``{label: TrainConfig}`` trained over seeds for ``steps`` each (or
-    ``seconds``), with an optional ``callback`` factory for ``train`` and ``extra()`` data (planner numbers)."""
+    ``seconds``), with an optional ``callback`` factory for ``train`` and ``extra(quick)`` data stored
+    beside the runs (planner numbers)."""
 
     name: str
     description: str
@@ -101,6 +105,27 @@ class Experiment:
     quick_steps: int = 2048
     callback: Callable[[], object] | None = None
     extra: Callable[[bool], dict] | None = None
+
+
+PLANNERS = {"pen": ("greedy", "lookahead:2", "beam:16", "beam:64"), "pixel": ("greedy",)}
+
+
+def planner_numbers(quick: bool = False, log=None) -> dict:
+    """Every planner of ``PLANNERS`` on the held-out digits (all 898; 20 when ``quick``):
+    ``{mode: {spec: metrics}}`` with the metrics of ``rollout.evaluate_reconstruction`` and the
+    planning time in seconds."""
+    out = {}
+    for mode, specs in PLANNERS.items():
+        cfg = TrainConfig.preset("reconstruct", mode, device="cpu")
+        out[mode] = {}
+        for spec in specs:
+            t0 = time.perf_counter()
+            ev = evaluate_reconstruction(PlannerPolicy(spec), cfg, max_images=20 if quick else None)
+            out[mode][spec] = {**ev, "seconds": time.perf_counter() - t0}
+            if log is not None:
+                log(f"{mode} {spec}: test MSE {ev['test_mse']:.4f} on {ev['images']} digits "
+                    f"in {out[mode][spec]['seconds']:.0f} s")
+    return out
 
 
 def _pixel(**kw) -> TrainConfig:
@@ -117,6 +142,11 @@ def _bootstrap_configs() -> dict:
 
 
 EXPERIMENTS = {e.name: e for e in [
+    Experiment(
+        "planners",
+        "The non-learning baselines on the held-out digits: one-step greedy, two-step lookahead and beam "
+        "search (width 16 and 64) in pen mode, and greedy in pixel mode (the perfect pixel painter).",
+        dict, extra=lambda quick: {"planners": planner_numbers(quick, log=print)}),
     Experiment(
         "pixel-gamma0",
         "Pixel task: the course's DQN (γ = 0.5) against the same agent with γ = 0 (no bootstrapping), 3 seeds, "

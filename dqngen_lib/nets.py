@@ -3,8 +3,11 @@
 Both map an observation batch (B, C, H, W) to Q-values (B, num_actions). The conv Q-map of pixel
 mode returns one Q-value per (ink level, pixel) in the env's action order ``k * H * W + p``
 (``qmap_to_q`` flattens the map, ``q_to_qmap`` unflattens it); in pen mode a small conv trunk
-feeds a linear head with one Q-value per pen action. ``dueling=True`` splits either head into a
-state value and advantages, ``Q = V + A - mean(A)``. ``greedy_actions`` and ``epsilon_greedy``
+feeds a linear head with one Q-value per pen action. ``PenQMap`` (pen mode) reads its Q-values off the
+pen's neighbourhood: a conv trunk's features are cropped around the pen, and a small conv head over
+that (2w+1) x (2w+1) patch gives one Q-value per (ink level, move), so the move (dy, dx) is read
+at the patch cell (dy, dx). ``dueling=True`` splits a head into a state value and advantages,
+``Q = V + A - mean(A)``. ``greedy_actions`` and ``epsilon_greedy``
 pick actions from Q-values without synchronising with the host.
 """
 from __future__ import annotations
@@ -14,10 +17,13 @@ import numbers
 import torch
 from torch import nn
 
-__all__ = ["MLPQNet", "ConvQMap", "make_qnet", "count_params", "QNET_KINDS", "qmap_to_q", "q_to_qmap",
+from .envs import pen_transition
+
+__all__ = ["MLPQNet", "ConvQMap", "PenQMap", "segment_masks", "make_qnet", "count_params", "QNET_KINDS", "qmap_to_q", "q_to_qmap",
            "dueling_combine", "greedy_actions", "epsilon_greedy", "boltzmann_actions"]
 
-QNET_KINDS = ("mlp", "conv")
+QNET_KINDS = ("mlp", "conv", "pen")
+STOP_Q = ("zero", "learned")
 MODES = ("pixel", "pen")
 
 
@@ -90,7 +96,7 @@ def boltzmann_actions(q: torch.Tensor, temperature: float, generator: torch.Gene
 class MLPQNet(nn.Module):
     """The seed's Q-network (lesson 03): flatten the observation, two hidden ReLU layers, one output per action."""
 
-    def __init__(self, obs_shape, num_actions: int, hidden: int = 256, dueling: bool = False):
+    def __init__(self, obs_shape, num_actions: int, hidden: int = 128, dueling: bool = False):
         super().__init__()
         self.obs_shape, self.num_actions, self.dueling = tuple(obs_shape), int(num_actions), dueling
         n_in = 1
@@ -153,11 +159,112 @@ class ConvQMap(nn.Module):
         return dueling_combine(self.value(g), a)
 
 
+def segment_masks(window: int) -> torch.Tensor:
+    """(M, M) float: row ``m`` marks the cells of the (2w+1) x (2w+1) patch around the pen that move
+    ``m`` paints, away from the border; computed by the env's own ``pen_transition``."""
+    k = 2 * window + 1
+    m = k * k
+    canvas = torch.zeros(m, k, k)
+    pen = torch.full((m, 2), window, dtype=torch.int64)
+    painted, _, _ = pen_transition(canvas, pen, m + torch.arange(m), torch.tensor([0.0, 1.0]), window)
+    return painted.reshape(m, m)
+
+
+class PenQMap(nn.Module):
+    """Pen-centred Q-map (pen mode): per-pixel conv features read off around the pen.
+
+    A trunk of ``layers`` 3x3 convolutions (``channels`` wide) turns the observation into per-pixel
+    features plus a global vector (mean-pooled, one linear layer). The features are padded by the
+    pen window ``w`` with an extra "outside the canvas" flag plane, and the (2w+1) x (2w+1) patch
+    centred on the pen (the argmax of the pen plane, channel ``C - 2``) is cropped. With the
+    broadcast global vector and two fixed relative-coordinate planes, a head of ``head_layers``
+    3x3 convolutions and a 1x1 convolution maps the patch to ``L`` Q-values per cell: cell (i, j)
+    and output channel k are the action ``k * (2w+1)**2 + i * (2w+1) + j``, "move by
+    (i - w, j - w) with ink level k" (level 0: pen up), the env's order. ``stop="zero"`` fixes
+    Q(stop) = 0, its exact value (stopping ends the episode with no reward); ``"learned"`` reads
+    it off the global vector. ``dueling`` splits the painting actions into V + A - mean(A).
+    ``segment=True`` adds, at each move's cell, the sum of the patch features over the pixels that
+    move paints (its segment from the pen, as ``envs.pen_transition`` rasterises it away from the
+    border; the outside flag summed over it tells the head how much of the segment is clipped).
+    """
+
+    def __init__(self, obs_shape, num_actions: int, window: int = 2, channels: int = 32, layers: int = 3,
+                 head_layers: int = 1, stop: str = "zero", dueling: bool = False, segment: bool = False):
+        super().__init__()
+        c, h, w = obs_shape
+        m = (2 * window + 1) ** 2
+        if window < 1 or (num_actions - 1) % m or num_actions <= m:
+            raise ValueError(f"PenQMap needs pen-mode actions, L * (2w+1)**2 + 1 with w = {window}, "
+                             f"got num_actions = {num_actions}")
+        if stop not in STOP_Q:
+            raise ValueError(f"unknown stop {stop!r}; expected one of {', '.join(map(repr, STOP_Q))}")
+        if c < 3:
+            raise ValueError(f"PenQMap needs pen-mode observations (a pen plane before the time plane), "
+                             f"got {c} channels")
+        self.obs_shape, self.num_actions, self.mode, self.dueling = tuple(obs_shape), int(num_actions), "pen", dueling
+        self.window, self.levels, self.stop = int(window), (num_actions - 1) // m, stop
+        convs, ch = [], c
+        for _ in range(layers):
+            convs += [nn.Conv2d(ch, channels, 3, padding=1), nn.ReLU()]
+            ch = channels
+        self.trunk = nn.Sequential(*convs)
+        self.glob = nn.Linear(ch, channels)
+        self.segment = bool(segment)
+        head, hin = [], (ch + 1) * (2 if segment else 1) + channels + 2
+        for _ in range(head_layers):
+            head += [nn.Conv2d(hin, channels, 3, padding=1), nn.ReLU()]
+            hin = channels
+        head += [nn.Conv2d(hin, self.levels, 1)]
+        self.head = nn.Sequential(*head)
+        self.value = nn.Linear(channels, 1) if dueling else None
+        self.stop_head = nn.Linear(channels, 1) if stop == "learned" else None
+        k = 2 * window + 1
+        r = torch.arange(k, dtype=torch.float32) / window - 1.0
+        self.register_buffer("coords", torch.stack(torch.meshgrid(r, r, indexing="ij"))[None], persistent=False)
+        wp = w + 2 * window
+        off = torch.arange(k)
+        self.register_buffer("offsets", (off[:, None] * wp + off[None, :]).reshape(-1), persistent=False)
+        if self.segment:
+            self.register_buffer("segments", segment_masks(window), persistent=False)
+
+    def crop(self, f: torch.Tensor, pen_plane: torch.Tensor) -> torch.Tensor:
+        """The (2w+1) x (2w+1) patch of features ``f`` (B, F, H, W) centred on the pen, plus an outside flag.
+
+        Returns (B, F + 1, 2w+1, 2w+1); cells outside the canvas hold zeros and flag 1.
+        """
+        b, nf, h, w = f.shape
+        k, p = 2 * self.window + 1, self.window
+        outside = nn.functional.pad(torch.zeros(1, 1, h, w, device=f.device, dtype=f.dtype), (p, p, p, p), value=1.0)
+        padded = torch.cat([nn.functional.pad(f, (p, p, p, p)), outside.expand(b, 1, h + 2 * p, w + 2 * p)], dim=1)
+        pos = pen_plane.flatten(1).argmax(dim=1)                # the pen's pixel, row-major
+        corner = (pos // w) * (w + 2 * p) + pos % w             # patch corner in the padded map
+        idx = (corner[:, None] + self.offsets[None, :])[:, None, :].expand(b, nf + 1, k * k)
+        return padded.flatten(2).gather(2, idx).view(b, nf + 1, k, k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_obs(x, self.obs_shape)
+        f = self.trunk(x)
+        g = torch.relu(self.glob(f.mean(dim=(2, 3))))
+        patch = self.crop(f, x[:, -2])
+        b, k = x.shape[0], 2 * self.window + 1
+        parts = [patch]
+        if self.segment:   # (B, F, cells) x (moves, cells) -> (B, F, moves), laid out as the patch
+            parts.append(torch.matmul(patch.flatten(2), self.segments.t()).view_as(patch))
+        z = torch.cat(parts + [g[:, :, None, None].expand(b, g.shape[1], k, k), self.coords.expand(b, 2, k, k)], dim=1)
+        a = self.head(z).flatten(1)                              # (B, L * (2w+1)**2), level-major
+        if self.value is not None:
+            a = dueling_combine(self.value(g), a)
+        stop = self.stop_head(g) if self.stop_head is not None else torch.zeros(b, 1, device=x.device, dtype=a.dtype)
+        return torch.cat([a, stop], dim=1)
+
+
 def make_qnet(kind: str, obs_shape, num_actions: int, mode: str = "pixel", dueling: bool = False,
               **kwargs) -> nn.Module:
-    """Build a Q-network by name (lesson 03): ``"mlp"`` (the seed's) or ``"conv"`` (the Q-map).
+    """Build a Q-network by name (lesson 03): ``"mlp"`` (the seed's), ``"conv"`` (the Q-map) or
+    ``"pen"`` (the pen-centred Q-map, pen mode only).
 
-    ``kwargs`` go to the class: ``hidden`` for the MLP, ``channels`` and ``layers`` for the conv net.
+    ``kwargs`` go to the class: ``hidden`` for the MLP, ``channels`` and ``layers`` for the conv net,
+    also ``window``, ``head_layers`` and ``stop`` for the pen-centred net.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected 'pixel' or 'pen'")
@@ -169,6 +276,10 @@ def make_qnet(kind: str, obs_shape, num_actions: int, mode: str = "pixel", dueli
         return MLPQNet(obs_shape, num_actions, dueling=dueling, **kwargs)
     if kind == "conv":
         return ConvQMap(obs_shape, num_actions, mode=mode, dueling=dueling, **kwargs)
+    if kind == "pen":
+        if mode != "pen":
+            raise ValueError(f"Q-network kind 'pen' is for pen mode, got mode {mode!r}")
+        return PenQMap(obs_shape, num_actions, dueling=dueling, **kwargs)
     raise ValueError(f"unknown Q-network kind {kind!r}; expected one of {', '.join(map(repr, QNET_KINDS))}")
 
 

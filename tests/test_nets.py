@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dqngen_lib.envs import VecCanvasEnv, num_actions
-from dqngen_lib.nets import (QNET_KINDS, ConvQMap, MLPQNet, count_params, dueling_combine, epsilon_greedy,
+from dqngen_lib.nets import (QNET_KINDS, ConvQMap, MLPQNet, PenQMap, count_params, dueling_combine, epsilon_greedy,
                              greedy_actions, make_qnet, q_to_qmap, qmap_to_q)
 
 
@@ -12,6 +12,10 @@ from dqngen_lib.nets import (QNET_KINDS, ConvQMap, MLPQNet, count_params, duelin
 @pytest.mark.parametrize("mode", ["pixel", "pen"])
 @pytest.mark.parametrize("dueling", [False, True])
 def test_every_net_maps_env_observations_to_one_q_per_action(kind, mode, dueling):
+    if kind == "pen" and mode == "pixel":
+        with pytest.raises(ValueError, match="pen mode"):
+            make_qnet(kind, (3, 8, 8), 128, mode=mode)
+        return
     env = VecCanvasEnv(3, mode=mode, seed=0)
     obs = env.reset()
     net = make_qnet(kind, env.obs_shape, env.num_actions, mode=mode, dueling=dueling)
@@ -21,13 +25,15 @@ def test_every_net_maps_env_observations_to_one_q_per_action(kind, mode, dueling
 
 
 def test_mlp_parameter_count_is_the_seed_architecture():
-    net = MLPQNet((3, 8, 8), 128, hidden=256)
-    assert count_params(net) == (192 * 256 + 256) + (256 * 256 + 256) + (256 * 128 + 128)
+    net = MLPQNet((3, 8, 8), 128)                      # the seed's: Linear(in, 128), Linear(128, 128), Linear(128, A)
+    assert count_params(net) == (192 * 128 + 128) + (128 * 128 + 128) + (128 * 128 + 128)
 
 
-def test_conv_qmap_is_much_smaller_than_the_mlp_at_8x8():
-    a = num_actions("pixel", 8, 3)
-    assert count_params(ConvQMap((3, 8, 8), a)) < count_params(MLPQNet((3, 8, 8), a))
+def test_conv_qmap_does_not_grow_with_the_canvas_and_the_mlp_does():
+    small, big = num_actions("pixel", 8, 3), num_actions("pixel", 28, 3)
+    assert count_params(ConvQMap((3, 8, 8), small)) == count_params(ConvQMap((3, 28, 28), big))
+    mlp_small, mlp_big = count_params(MLPQNet((3, 8, 8), small)), count_params(MLPQNet((3, 28, 28), big))
+    assert mlp_big > 5 * mlp_small and mlp_big > 5 * count_params(ConvQMap((3, 28, 28), big))
 
 
 def test_conv_qmap_uses_the_env_action_order():
@@ -54,7 +60,7 @@ def test_qmap_round_trip_and_order():
         q_to_qmap(torch.zeros(2, 10), 3)
 
 
-@pytest.mark.parametrize("kind", QNET_KINDS)
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
 def test_dueling_head_averages_to_the_state_value(kind):
     torch.manual_seed(0)
     net = make_qnet(kind, (3, 5, 5), 50, dueling=True)
@@ -89,7 +95,7 @@ def test_bad_shapes_and_names_raise_value_errors():
 
 def test_nets_learn_a_regression_step():
     torch.manual_seed(0)
-    for kind in QNET_KINDS:
+    for kind in ("mlp", "conv"):
         net = make_qnet(kind, (3, 3, 3), 9, channels=16) if kind == "conv" else make_qnet(kind, (3, 3, 3), 9)
         x, y = torch.rand(64, 3, 3, 3), torch.rand(64, 9)
         opt = torch.optim.Adam(net.parameters(), lr=1e-2)
@@ -174,3 +180,73 @@ def test_q_heatmaps_draw_one_map_per_ink_and_mark_the_action():
         plot_q_heatmaps(q, 3, ink_levels=3, canvas=torch.zeros(3, 3), ax=axs)
     with pytest.raises(ValueError, match="action"):
         plot_q_heatmaps(q, 3, ink_levels=3, action=18)
+
+
+# -- the pen-centred Q-map ---------------------------------------------------------------------------
+
+def test_pen_qmap_crops_the_patch_around_the_pen_with_an_outside_flag():
+    env = VecCanvasEnv(3, mode="pen", seed=0)
+    env.reset()
+    env.pen = torch.tensor([[0, 0], [3, 5], [7, 7]])
+    obs = env.observation()
+    net = PenQMap(env.obs_shape, env.num_actions, window=2)
+    rows, cols = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
+    f = torch.stack([rows, cols])[None].expand(3, 2, 8, 8) + 1.0          # 1-based: 0 only in the padding
+    patch = net.crop(f, obs[:, -2])
+    assert patch.shape == (3, 3, 5, 5)
+    for b, (py, px) in enumerate(env.pen.tolist()):
+        for i in range(5):
+            for j in range(5):
+                y, x = py + i - 2, px + j - 2
+                inside = 0 <= y < 8 and 0 <= x < 8
+                assert patch[b, 2, i, j] == (0.0 if inside else 1.0)
+                if inside:
+                    assert patch[b, :2, i, j].tolist() == [y + 1.0, x + 1.0]
+                else:
+                    assert patch[b, :2, i, j].tolist() == [0.0, 0.0]
+
+
+def test_pen_qmap_uses_the_env_action_order_and_a_zero_stop():
+    """A head of one 1x1 layer, zero but its bias and its weights on the relative-coordinate planes."""
+    env = VecCanvasEnv(2, mode="pen", seed=0)
+    obs = env.reset()
+    net = PenQMap(env.obs_shape, env.num_actions, head_layers=0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.head[-1].bias.copy_(torch.tensor([1.0, 2.0, 3.0]))
+        # the cell (i, j) of the patch is the move (dy, dx) = (i - 2, j - 2): give it 10 * dy + dx
+        net.head[-1].weight[:, -2] = 10.0 * 2   # relative-coordinate planes: dy / 2 then dx / 2
+        net.head[-1].weight[:, -1] = 1.0 * 2
+    q = net(obs)
+    assert q.shape == (2, 76) and torch.equal(q[:, -1], torch.zeros(2))
+    from dqngen_lib.envs import pen_moves
+    moves = pen_moves(2)
+    for a in range(75):
+        level, (dy, dx) = a // 25, moves[a % 25].tolist()
+        assert float(q[0, a].detach()) == pytest.approx(level + 1 + 10 * dy + dx)
+
+
+def test_pen_qmap_options_and_errors():
+    env = VecCanvasEnv(2, mode="pen", seed=0)
+    obs = env.reset()
+    learned = PenQMap(env.obs_shape, env.num_actions, stop="learned", dueling=True, head_layers=2)
+    assert learned(obs).shape == (2, 76)
+    seg = PenQMap(env.obs_shape, env.num_actions, segment=True)
+    assert seg(obs).shape == (2, 76)
+    with pytest.raises(ValueError, match="unknown stop"):
+        PenQMap(env.obs_shape, env.num_actions, stop="never")
+    with pytest.raises(ValueError, match="pen-mode actions"):
+        PenQMap(env.obs_shape, 128)
+    with pytest.raises(ValueError, match="pen mode"):
+        make_qnet("pen", (3, 8, 8), 128, mode="pixel")
+
+
+def test_segment_masks_are_the_pixels_each_move_paints():
+    from dqngen_lib.nets import segment_masks
+
+    m = segment_masks(2).view(25, 5, 5)
+    assert m[12].sum() == 1 and m[12, 2, 2] == 1                     # move (0, 0): the pen's pixel
+    assert m[0].diagonal().tolist() == [1, 1, 1, 0, 0] and m[0].sum() == 3     # (-2, -2): the diagonal
+    assert m[14, 2].tolist() == [0, 0, 1, 1, 1] and m[14].sum() == 3            # (0, +2): three to the right
+    assert (m[:, 2, 2] == 1).all()                                    # every move paints its start
