@@ -27,10 +27,10 @@ from .data import ink_values
 from .exact import q_star_of_obs, v_star_of_obs
 from .planners import PlannerPolicy
 from .rollout import evaluate_reconstruction, play
-from .seeds import SeedRuns, run_seeds, save_results
+from .seeds import SeedRuns, load_results, run_seeds, save_results
 
 __all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "RESULTS_DIR",
-           "PLANNERS", "planner_numbers"]
+           "PLANNERS", "planner_numbers", "result_path", "load_result"]
 
 RESULTS_DIR = "results"
 
@@ -161,9 +161,25 @@ EXPERIMENTS = {e.name: e for e in [
 ]}
 
 
+def result_path(name: str) -> str:
+    """Where the result file of experiment ``name`` is: ``results/NAME.json`` of the course repository
+    (the folder above ``dqngen_lib``), whatever the working directory (a lesson runs in ``notebooks/``)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), RESULTS_DIR, f"{name}.json")
+
+
+def load_result(name: str) -> dict:
+    """The result file of experiment ``name`` (``seeds.load_results``); a missing file says how to make it."""
+    path = result_path(name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no result file {path}; make it with: dqngen experiment {name}")
+    return load_results(path)
+
+
 def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bool = False, force: bool = False,
                    log=print, command: str | None = None) -> str:
-    """Run experiment ``name`` over ``seeds`` and write its result file (default ``results/NAME.json``).
+    """Run experiment ``name`` over ``seeds`` and write its result file (default ``result_path(name)``).
 
     ``quick``: a tiny step budget (to check that it runs). An existing result file is refused
     unless ``force``. Returns the path written.
@@ -171,7 +187,7 @@ def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bo
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
     e = EXPERIMENTS[name]
-    path = out or os.path.join(RESULTS_DIR, f"{name}{'-quick' if quick else ''}.json")
+    path = out or (result_path(name) if not quick else result_path(name)[:-5] + "-quick.json")
     if os.path.exists(path) and not force:
         raise ValueError(f"{path} exists; add --force to overwrite it or give another --out")
     steps = e.quick_steps if quick else e.steps
