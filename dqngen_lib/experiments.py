@@ -27,7 +27,9 @@ from .data import ink_values
 from .exact import q_star_of_obs, v_star_of_obs
 from .planners import PlannerPolicy
 from .rollout import evaluate_reconstruction, play
+from .seed_agent import run_seed_agent
 from .seeds import SeedRuns, load_results, run_seeds, save_results
+from .train import train
 
 __all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "RESULTS_DIR",
            "PLANNERS", "planner_numbers", "result_path", "load_result"]
@@ -95,7 +97,9 @@ class ProbeCallback:
 class Experiment:
     """A named comparison: ``configs`` ``{label: TrainConfig}`` trained over seeds for ``steps`` each (or
     ``seconds``), with an optional ``callback`` factory for ``train`` and ``extra(quick)`` data stored
-    beside the runs (planner numbers)."""
+    beside the runs (planner numbers). ``run_one(experiment, label, cfg, seed, quick, log)`` replaces
+    ``train`` for agents that are not the course's trainer (the seed's); it returns the run's
+    metrics dict (``final`` with ``test_mse``, ``env_steps``, ``updates``, ``seconds``)."""
 
     name: str
     description: str
@@ -105,6 +109,7 @@ class Experiment:
     quick_steps: int = 2048
     callback: Callable[[], object] | None = None
     extra: Callable[[bool], dict] | None = None
+    run_one: Callable | None = None
 
 
 PLANNERS = {"pen": ("greedy", "lookahead:2", "beam:16", "beam:64"), "pixel": ("greedy",)}
@@ -141,7 +146,42 @@ def _bootstrap_configs() -> dict:
     return out
 
 
+SEED_STEPS = {
+    "the seed, as written": ("seed", ()),
+    "+ exploration (ε-greedy)": ("seed", ("explore",)),
+    "+ a real target network": ("seed", ("explore", "target_period")),
+    "our trainer, the seed's MLP": ("ours", "mlp"),
+    "our trainer, conv Q-map": ("ours", "conv"),
+}
+
+
+def _seed_fixes_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quick: bool, log) -> dict:
+    """One run of the seed-fixes experiment: the seed's agent with some fixes, or our trainer."""
+    kind, what = SEED_STEPS[label]
+    seconds = 1.0 if quick else e.seconds
+    cfg = cfg.replace(seed=seed)
+    if kind == "seed":
+        r = run_seed_agent(cfg, seconds=seconds, fixes=what, eval_every=seconds / 6,
+                           max_eval_images=100 if quick else 300)
+        metrics = {"final": {k: r[k] for k in ("test_mse", "mean_return", "env_steps", "updates", "seconds")},
+                   "eval": {"seconds": r["curve"]["seconds"], "env_steps": r["curve"]["env_steps"],
+                            "test_mse": r["curve"]["test_mse"]}, "target_syncs": r["syncs"]}
+    else:
+        c = cfg.replace(qnet=what, eval_every=max(cfg.num_envs, 10_240), eval_images=300)
+        metrics = train(c, seconds=seconds).metrics
+    if log is not None:
+        log(f"{label} seed {seed}: {metrics['final']['env_steps']:,} steps, test MSE "
+            f"{metrics['final']['test_mse']:.4f} in {metrics['final']['seconds']:.0f} s")
+    return metrics
+
+
 EXPERIMENTS = {e.name: e for e in [
+    Experiment(
+        "seed-fixes",
+        "Pixel task, 60 s of training each on the CPU: the seed article's agent as written, then with exploration, "
+        "then with a real target network, then our batched trainer with the seed's MLP and with the conv Q-map.",
+        lambda: {label: TrainConfig.preset("reconstruct", "pixel", device="cpu") for label in SEED_STEPS},
+        seconds=60.0, run_one=_seed_fixes_one),
     Experiment(
         "planners",
         "The non-learning baselines on the held-out digits: one-step greedy, two-step lookahead and beam "
@@ -177,12 +217,24 @@ def load_result(name: str) -> dict:
     return load_results(path)
 
 
+def _train_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quick: bool, log) -> dict:
+    if quick:
+        cfg = cfg.replace(eval_every=1024, eval_images=20, learning_starts=256)
+    cb = e.callback() if e.callback else None
+    if cb is not None and quick:
+        cb.every = cb.next = 1024
+    r = run_seeds(cfg, seeds=(seed,), steps=e.quick_steps if quick else e.steps,
+                  seconds=None if quick else e.seconds, label=label, log=log, callback=cb, final_eval=True)
+    return r.runs[0]
+
+
 def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bool = False, force: bool = False,
                    log=print, command: str | None = None) -> str:
     """Run experiment ``name`` over ``seeds`` and write its result file (default ``result_path(name)``).
 
-    ``quick``: a tiny step budget (to check that it runs). An existing result file is refused
-    unless ``force``. Returns the path written.
+    Seeds are the outer loop and configurations the inner one, so that configurations compared
+    on wall-clock budgets run side by side. ``quick``: a tiny budget (to check that it runs). An
+    existing result file is refused unless ``force``. Returns the path written.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
@@ -190,21 +242,14 @@ def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bo
     path = out or (result_path(name) if not quick else result_path(name)[:-5] + "-quick.json")
     if os.path.exists(path) and not force:
         raise ValueError(f"{path} exists; add --force to overwrite it or give another --out")
-    steps = e.quick_steps if quick else e.steps
-    seconds = None if quick else e.seconds
-    results = []
-    for label, cfg in e.configs().items():
-        if quick:
-            cfg = cfg.replace(eval_every=1024, eval_images=20, learning_starts=256)
-        kw = {"final_eval": True}
-        runs = []
-        for s in seeds:
-            cb = e.callback() if e.callback else None
-            if cb is not None and quick:
-                cb.every = cb.next = 1024
-            r = run_seeds(cfg, seeds=(s,), steps=steps, seconds=seconds, label=label, log=log, callback=cb, **kw)
-            runs.append(r)
-        results.append(SeedRuns(label, cfg, list(seeds), [r.runs[0] for r in runs], runs[0].budget))
+    configs = e.configs()
+    runs: dict[str, list] = {label: [] for label in configs}
+    for s in seeds:
+        for label, cfg in configs.items():
+            run_one = e.run_one or _train_one
+            runs[label].append(run_one(e, label, cfg, s, quick, log))
+    budget = {"seconds": None if quick else e.seconds, "steps": e.quick_steps if quick else e.steps}
+    results = [SeedRuns(label, cfg, list(seeds), runs[label], budget) for label, cfg in configs.items()]
     extra = e.extra(quick) if e.extra else {}
     save_results(path, results, name=name, command=command or f"dqngen experiment {name}"
                  + (" --quick" if quick else ""), notes=e.description, extra=extra)
