@@ -10,7 +10,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 STAMP := $(VENV)/.dqngen-installed
 PYTEST_FLAGS ?=
 
-.PHONY: install lab test test-unit test-notebooks exercises bench clean
+.PHONY: install lab test test-unit test-notebooks exercises bench results gpu-check clean
 
 install: $(STAMP)
 
@@ -49,6 +49,19 @@ exercises:
 
 bench: install
 	$(VENV)/bin/dqngen bench
+
+# The multi-seed experiments behind the lessons' comparisons (hours on a 2-core CPU; run on an idle machine).
+# An existing result file is kept unless FORCE=--force.
+EXPERIMENTS ?= planners pixel-gamma0 pixel-bootstrap seed-fixes pen-dqn pen-ablations
+results: install
+	@for e in $(EXPERIMENTS); do \
+	  if [ -e results/$$e.json ] && [ -z "$(FORCE)" ]; then echo "results/$$e.json exists: kept (FORCE=--force remakes it)"; \
+	  else $(VENV)/bin/dqngen experiment $$e $(FORCE) || exit 1; fi; \
+	done
+
+# On a machine with a CUDA GPU: lesson 06 and the benchmarks on the GPU, into results/gpu (about 6 minutes).
+gpu-check: install
+	$(PY) tools/gpu_check.py --out results/gpu
 
 clean:
 	rm -rf $(VENV)
