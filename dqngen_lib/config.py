@@ -80,6 +80,8 @@ class TrainConfig:
     """'pen' Q-network: Q(stop) fixed to 'zero' (its exact value: stopping ends the episode, no reward) or 'learned'"""
     pen_segment: bool = False
     """'pen' Q-network: give the head each move's features summed over the pixels it paints"""
+    cond_maps: int = 0
+    """generate task, conv and pen Q-networks: planes decoded from the class and latent by a small MLP (0: none)"""
 
     # -- acting
     num_envs: int = 64
@@ -160,7 +162,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 bad(name, "a positive integer")
-        for name in ("latent_dim", "learning_starts", "eps_decay_steps", "eval_every", "seed", "head_layers"):
+        for name in ("latent_dim", "learning_starts", "eps_decay_steps", "eval_every", "seed", "head_layers",
+                     "cond_maps"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 bad(name, "an integer >= 0")
@@ -182,6 +185,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 bad(name, "a number >= 0")
+        if self.cond_maps and (self.task != "generate" or self.qnet == "mlp"):
+            bad("cond_maps", "0 unless the task is 'generate' with a 'conv' or 'pen' Q-network")
         if self.qnet == "pen" and self.mode != "pen":
             bad("qnet", "'conv' or 'mlp' in pixel mode ('pen' is the pen-centred Q-map of pen mode)")
         if self.tau == 0.0 and self.target == "soft":
@@ -300,7 +305,10 @@ def make_env(cfg: TrainConfig, num_envs: int, split: str = "train", device=None,
     if cfg.task == "generate":
         opts = task_options(cfg.task_options)
         model = rewards.style_model(cfg.data_path, cfg.ink_levels, cfg.latent_dim, opts["quantize"], device)
-        kw.update(potential=rewards.make_potential(opts, model), latent_dim=cfg.latent_dim, num_classes=10)
+        train_images, train_labels = dataset(cfg).split("train")
+        potential = rewards.make_potential(opts, model, train_images, train_labels, cfg.ink_levels,
+                                           seed=cfg.seed if seed is None else seed, device=device)
+        kw.update(potential=potential, latent_dim=cfg.latent_dim, num_classes=10)
     return VecCanvasEnv(num_envs, **kw)
 
 
@@ -311,11 +319,12 @@ def make_qnet(cfg: TrainConfig, obs_shape_: tuple | None = None, num_actions_: i
     """
     shape = obs_shape(cfg) if obs_shape_ is None else tuple(obs_shape_)
     n = num_actions(cfg.mode, cfg.size, cfg.ink_levels, cfg.pen_window) if num_actions_ is None else num_actions_
+    cond = {"cond": (1, 1 + 10 + cfg.latent_dim), "cond_maps": cfg.cond_maps} if cfg.cond_maps else {}
     if cfg.qnet == "pen":
         extra = {"channels": cfg.channels, "layers": cfg.layers, "window": cfg.pen_window,
-                 "head_layers": cfg.head_layers, "stop": cfg.stop_q, "segment": cfg.pen_segment}
+                 "head_layers": cfg.head_layers, "stop": cfg.stop_q, "segment": cfg.pen_segment, **cond}
     elif cfg.qnet == "conv":
-        extra = {"channels": cfg.channels, "layers": cfg.layers}
+        extra = {"channels": cfg.channels, "layers": cfg.layers, **cond}
     else:
         extra = {"hidden": cfg.hidden}
     return nets.make_qnet(cfg.qnet, shape, n, mode=cfg.mode, dueling=cfg.dueling, **extra)

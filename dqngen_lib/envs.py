@@ -385,6 +385,9 @@ class VecCanvasEnv:
             raise ValueError(f"done must be a bool tensor of shape ({self.num_envs},), got {got}")
         index, label, latent = self._fresh_episodes()
         d = done.to(self.device)
+        observe = getattr(self.potential, "observe", None)
+        if observe is not None:                 # a learning potential sees the finished canvases
+            observe(self.canvas, self.label, self.latent, d)
         self.target_index = torch.where(d, index, self.target_index)
         self.label = torch.where(d, label, self.label)
         if self.latent_dim:
@@ -406,7 +409,7 @@ class VecCanvasEnv:
         if self.task == "reconstruct":
             parts.append(self.target[:, None])
         else:
-            onehot = torch.nn.functional.one_hot(self.label, self.num_classes).float()
+            onehot = (self.label[:, None] == torch.arange(self.num_classes, device=self.device)).float()  # no sync
             parts.append(onehot[:, :, None, None].expand(n, self.num_classes, s, s))
             if self.latent_dim:
                 parts.append(self.latent[:, :, None, None].expand(n, self.latent_dim, s, s))
@@ -482,6 +485,8 @@ class VecCanvasEnv:
         tensors: ``load_state_dict`` on an env of the same shape continues exactly from here."""
         st = {k: getattr(self, k).detach().clone().cpu() for k in self._STATE}
         st["generator"] = self.gen.get_state().clone()
+        if hasattr(self.potential, "state_dict"):          # a learning potential (the adversarial reward)
+            st["potential"] = self.potential.state_dict()
         st["shape"] = {"num_envs": self.num_envs, "mode": self.mode, "task": self.task, "size": self.size,
                        "latent_dim": self.latent_dim}
         return st
@@ -500,6 +505,8 @@ class VecCanvasEnv:
                                  f"expected {tuple(getattr(self, k).shape)}")
             setattr(self, k, v.to(self.device, getattr(self, k).dtype).clone())
         self.gen.set_state(state["generator"])
+        if "potential" in state:
+            self.potential.load_state_dict(state["potential"])
 
 
 def _check_images(images) -> torch.Tensor:

@@ -33,10 +33,11 @@ import torch
 from .data import load_data
 
 __all__ = ["REWARDS", "OPTION_DEFAULTS", "StyleModel", "fit_style_model", "style_model", "ClassifierPotential",
-           "StylePotential", "task_options", "make_potential", "MAX_FIT_IMAGES"]
+           "StylePotential", "Discriminator", "AdversarialPotential", "task_options", "make_potential",
+           "MAX_FIT_IMAGES"]
 
-REWARDS = ("style", "classifier")
-OPTION_DEFAULTS = {"reward": "style", "alpha": 1.0, "beta": 0.1, "quantize": True}
+REWARDS = ("style", "classifier", "adversarial")
+OPTION_DEFAULTS = {"reward": "style", "alpha": 1.0, "beta": 0.1, "quantize": True, "disc_lr": 1e-3, "disc_every": 4}
 MAX_FIT_IMAGES = 10_000  # the reward's classifier learns from at most this many digits (28x28 MNIST)
 
 
@@ -198,6 +199,124 @@ class StylePotential:
         return phi
 
 
+class Discriminator(torch.nn.Module):
+    """A small class-conditional discriminator (lesson 07): two 3x3 convolutions, then a projection
+    onto the requested class (Miyato and Koyama, 2018): ``D(x, c) = w . f(x) + e_c . f(x) + b``, a
+    logit of "a real digit of class c"."""
+
+    def __init__(self, size: int, num_classes: int = 10, channels: int = 16):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(1, channels, 3, padding=1), torch.nn.LeakyReLU(0.2),
+            torch.nn.Conv2d(channels, channels, 3, padding=1, stride=2), torch.nn.LeakyReLU(0.2),
+            torch.nn.Flatten(), torch.nn.Linear(channels * ((size + 1) // 2) ** 2, 64), torch.nn.LeakyReLU(0.2))
+        self.out = torch.nn.Linear(64, 1)
+        self.embed = torch.nn.Embedding(num_classes, 64)
+
+    def forward(self, canvas: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        f = self.body(canvas[:, None])
+        return self.out(f).squeeze(1) + (self.embed(labels) * f).sum(1)
+
+
+class AdversarialPotential:
+    """``phi(x, c, z) = alpha log D(c | x)``, with a discriminator trained online (lesson 07).
+
+    The seed article claims that DQN-based generation avoids the mode collapse of GANs. This is the
+    test: the reward of a GAN, as SPIRAL (Ganin et al., 2018) gives it to a policy-gradient painter,
+    given to DQN. A discriminator ``D`` (``Discriminator``) learns to tell the painter's finished
+    canvases of class ``c`` from real training digits of class ``c`` (rounded to the painter's inks, or
+    it would only have to look for grey); the potential is ``alpha log sigmoid(D(x, c))``, so an
+    episode's return is how much more "real" the final canvas looks than a blank one. The agent's
+    reward never carries a gradient into ``D`` (it is computed under ``torch.no_grad``).
+
+    The environment hands every finished canvas to ``observe`` (in ``reset_done``); they go into a
+    ring of ``memory`` canvases, and every ``every`` calls ``D`` takes one Adam step on a batch of
+    fake canvases from the ring and as many real digits of the same classes, all on the device and
+    without host synchronisation. Its weights, optimizer and ring are part of the environment's
+    ``state_dict``, so a resumed run continues exactly.
+    """
+
+    def __init__(self, images, labels, ink_levels: int | None, num_classes: int = 10, alpha: float = 1.0,
+                 lr: float = 1e-3, every: int = 4, batch: int = 64, memory: int = 4096, seed: int = 0,
+                 device="cpu"):
+        self.device = torch.device(device)
+        x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+        if ink_levels is not None:
+            x = torch.round(x * (ink_levels - 1)) / (ink_levels - 1)
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        order = torch.argsort(y, stable=True)
+        self.real, real_labels = x[order].to(self.device), y[order]
+        counts = torch.bincount(real_labels, minlength=num_classes)
+        if bool((counts == 0).any()):
+            raise ValueError(f"the adversarial reward needs real digits of every class; missing "
+                             f"{torch.nonzero(counts == 0).flatten().tolist()}")
+        self.class_start = (torch.cumsum(counts, 0) - counts).to(self.device)
+        self.class_count = counts.to(self.device)
+        self.alpha, self.every, self.batch, self.memory = float(alpha), int(every), int(batch), int(memory)
+        size = int(x.shape[-1])
+        torch.manual_seed(seed)        # (the agent's network is built after the environment, from its own seed)
+        self.disc = Discriminator(size, num_classes).to(self.device)
+        self.opt = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=(0.5, 0.999),
+                                    **({"capturable": True} if self.device.type == "cuda" else {}))
+        self.gen = torch.Generator(device=self.device).manual_seed(seed + 17)
+        self.ring = torch.zeros(self.memory, size, size, device=self.device)
+        self.ring_labels = torch.zeros(self.memory, dtype=torch.int64, device=self.device)
+        self.ring_filled = torch.zeros(self.memory, device=self.device)
+        self.pos, self.calls, self.updates = 0, 0, 0
+        self.last_loss = torch.zeros((), device=self.device)
+
+    @torch.no_grad()
+    def __call__(self, canvas, labels, latent):
+        return self.alpha * torch.nn.functional.logsigmoid(self.disc(canvas, labels))
+
+    def observe(self, canvas: torch.Tensor, labels: torch.Tensor, latent, done: torch.Tensor) -> None:
+        """Remember the canvases that just finished (``done``) and, every ``every`` calls, train ``D``."""
+        n = canvas.shape[0]
+        idx = (self.pos + torch.arange(n, device=self.device)) % self.memory
+        keep = done.to(self.device)
+        self.ring.index_copy_(0, idx, torch.where(keep[:, None, None], canvas.detach(), self.ring[idx]))
+        self.ring_labels.index_copy_(0, idx, torch.where(keep, labels, self.ring_labels[idx]))
+        self.ring_filled.index_copy_(0, idx, torch.maximum(self.ring_filled[idx], keep.float()))
+        self.pos = (self.pos + n) % self.memory
+        self.calls += 1
+        if self.calls % self.every == 0:
+            self.train_step()
+
+    def train_step(self) -> None:
+        """One Adam step of ``D``: fake canvases from the ring against real digits of the same classes."""
+        weights = self.ring_filled + 1e-12                 # (an empty ring samples anything; its loss is masked)
+        fake_idx = torch.multinomial(weights, self.batch, replacement=True, generator=self.gen)
+        fake, lab = self.ring[fake_idx], self.ring_labels[fake_idx]
+        valid = self.ring_filled[fake_idx]
+        pick = torch.floor(torch.rand(self.batch, generator=self.gen, device=self.device)
+                           * self.class_count[lab]).long()
+        real = self.real[self.class_start[lab] + pick]
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        with torch.enable_grad():
+            d_real, d_fake = self.disc(real, lab), self.disc(fake, lab)
+            loss = ((bce(d_real, torch.ones_like(d_real), reduction="none")
+                     + bce(d_fake, torch.zeros_like(d_fake), reduction="none")) * valid).sum() \
+                / valid.sum().clamp_min(1.0)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+        self.updates += 1
+        self.last_loss = loss.detach()
+
+    def state_dict(self) -> dict:
+        return {"disc": self.disc.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
+                "ring": self.ring.cpu(), "ring_labels": self.ring_labels.cpu(), "ring_filled": self.ring_filled.cpu(),
+                "pos": self.pos, "calls": self.calls, "updates": self.updates}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.disc.load_state_dict(st["disc"])
+        self.opt.load_state_dict(st["opt"])
+        self.gen.set_state(st["gen"])
+        self.ring, self.ring_labels = st["ring"].to(self.device), st["ring_labels"].to(self.device)
+        self.ring_filled = st["ring_filled"].to(self.device)
+        self.pos, self.calls, self.updates = int(st["pos"]), int(st["calls"]), int(st["updates"])
+
+
 def task_options(options: dict | None) -> dict:
     """The generate task's options with their defaults; unknown or bad ones raise ``ValueError``."""
     opts = dict(OPTION_DEFAULTS)
@@ -214,12 +333,25 @@ def task_options(options: dict | None) -> dict:
             raise ValueError(f"task option {k} must be a number >= 0, got {v!r}")
     if not isinstance(opts["quantize"], bool):
         raise ValueError(f"task option quantize must be true or false, got {opts['quantize']!r}")
+    v = opts["disc_lr"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"task option disc_lr must be a positive number, got {v!r}")
+    v = opts["disc_every"]
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"task option disc_every must be a positive integer, got {v!r}")
     return opts
 
 
-def make_potential(options: dict | None, model: StyleModel):
-    """The potential the task options ask for (``options["reward"]``), built on ``model``."""
+def make_potential(options: dict | None, model: StyleModel, images=None, labels=None, ink_levels: int | None = None,
+                   seed: int = 0, device="cpu"):
+    """The potential the task options ask for (``options["reward"]``), built on ``model``; the
+    adversarial one also needs the real training ``images`` and ``labels`` and trains on ``device``."""
     opts = task_options(options)
     if opts["reward"] == "classifier":
         return ClassifierPotential(model)
+    if opts["reward"] == "adversarial":
+        if images is None:
+            raise ValueError("the adversarial reward needs the real training digits (images, labels)")
+        return AdversarialPotential(images, labels, ink_levels if opts["quantize"] else None, alpha=opts["alpha"],
+                                    lr=opts["disc_lr"], every=opts["disc_every"], seed=seed, device=device)
     return StylePotential(model, opts["alpha"], opts["beta"])

@@ -141,8 +141,10 @@ class Trainer:
                     self.update_credit -= 1.0
 
     def host_tensors(self) -> list:
-        """Tensors that live on the host by design (a CPU optimizer's step counters)."""
-        return [st["step"] for st in self.optimizer.state.values()
+        """Tensors that live on the host by design (a CPU optimizer's step counters, the agent's and a
+        learning potential's)."""
+        opts = [self.optimizer] + [o for o in (getattr(self.env.potential, "opt", None),) if o is not None]
+        return [st["step"] for o in opts for st in o.state.values()
                 if isinstance(st.get("step"), torch.Tensor) and st["step"].device.type == "cpu"]
 
     # -- bookkeeping between chunks -------------------------------------------------------------

@@ -197,3 +197,73 @@ def test_cli_sample_errors(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.txt")]) == 2
     assert ".npz" in capsys.readouterr().err
+
+
+# -- the adversarial potential and the conditioning maps (lesson 07) --------------------------------
+
+def _adv_cfg(**kw):
+    return TrainConfig.preset("generate", "pixel", task_options={"reward": "adversarial"}, device="cpu", num_envs=16,
+                              batch_size=32, learning_starts=64, horizon=6, log_every=64, eval_every=0,
+                              checkpoint_every=0.0, **kw)
+
+
+def test_adversarial_potential_learns_and_keeps_gradients_out_of_the_reward():
+    env = make_env(_adv_cfg(), 8, "train", "cpu", seed=0)
+    pot = env.potential
+    assert isinstance(pot, R.AdversarialPotential)
+    obs = env.reset(seed=0)
+    phi = pot(env.canvas, env.label, env.latent)
+    assert phi.shape == (8,) and not phi.requires_grad and bool((phi <= 0).all())
+    # finished canvases only go into the memory
+    done = torch.tensor([True, False] * 4)
+    before = pot.ring_filled.sum()
+    pot.observe(torch.ones(8, 8, 8) * 0.5, env.label, env.latent, done)
+    assert float(pot.ring_filled.sum() - before) == 4
+    # the discriminator learns to tell real digits from a fixed fake (all-grey canvases)
+    losses = []
+    for _ in range(60):
+        pot.observe(torch.full((8, 8, 8), 0.5), env.label, env.latent, torch.ones(8, dtype=torch.bool))
+        losses.append(float(pot.last_loss))
+    assert pot.updates >= 10 and np.mean(losses[-5:]) < np.mean(losses[:5])
+    real = torch.round(torch.as_tensor(load_digits(None).x_train[:8]) * 2) / 2
+    fake = torch.full((8, 8, 8), 0.5)
+    labels = torch.as_tensor(load_digits(None).y_train[:8])
+    assert float(pot(real, labels, None).mean()) > float(pot(fake, labels, None).mean())
+    # the agent's loss never reaches the discriminator
+    q = make_qnet(_adv_cfg())
+    pot.disc.zero_grad(set_to_none=True)                   # (its own training step left its gradients)
+    out = q(obs).sum() + pot(env.canvas, env.label, env.latent).sum()
+    out.backward()
+    assert all(p.grad is None for p in pot.disc.parameters())
+
+
+def test_adversarial_run_resumes_exactly(tmp_path):
+    from dqngen_lib.train import train
+
+    full = train(_adv_cfg(), steps=384, final_eval=False)
+    half = tmp_path / "adv"
+    train(_adv_cfg(), steps=192, out=str(half), final_eval=False)
+    resumed = train(_adv_cfg(), steps=384, out=str(half), resume=str(half), final_eval=False)
+    w = lambda n: torch.cat([p.detach().flatten() for p in n.parameters()])  # noqa: E731
+    assert torch.equal(w(full.qnet), w(resumed.qnet))
+
+
+@pytest.mark.parametrize("opts, match", [({"reward": "adversarial", "disc_lr": 0}, "disc_lr must be a positive"),
+                                         ({"reward": "adversarial", "disc_every": 0}, "disc_every must be a positive"),
+                                         ({"reward": "gan"}, "unknown reward 'gan'")])
+def test_adversarial_options_are_checked(opts, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.preset("generate", "pixel", task_options=opts)
+
+
+@pytest.mark.parametrize("mode", ["pixel", "pen"])
+def test_conditioning_maps_decode_class_and_latent(mode):
+    cfg = TrainConfig.preset("generate", mode, qnet="pen" if mode == "pen" else "conv", cond_maps=4, device="cpu")
+    net = make_qnet(cfg)
+    env = make_env(cfg, 4, "train", "cpu", seed=0)
+    obs = env.reset(seed=0, label=[1, 1, 2, 2])
+    assert net(obs).shape == (4, env.num_actions) and net.cond_maps is not None
+    maps = net.cond_maps(obs)[:, obs.shape[1]:]
+    assert maps.shape == (4, 4, 8, 8) and not torch.allclose(maps[0], maps[1])     # another latent, another picture
+    with pytest.raises(ValueError, match="cond_maps"):
+        TrainConfig(cond_maps=4)

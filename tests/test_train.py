@@ -140,10 +140,13 @@ def test_no_replay_buffer_keeps_only_the_newest_batch():
     assert tr.buffer.capacity == 16
 
 
-@pytest.mark.parametrize("mode", ["pixel", "pen"])
-def test_loop_never_reads_device_values(mode):
-    tr = Trainer(tiny(mode=mode, learning_starts=0))
-    tr.run_steps(2)
+@pytest.mark.parametrize("mode, task, extra", [("pixel", "reconstruct", {}), ("pen", "reconstruct", {}),
+                                               ("pen", "reconstruct", {"qnet": "pen", "pen_segment": True}),
+                                               ("pixel", "generate", {}),
+                                               ("pixel", "generate", {"task_options": {"reward": "adversarial"}})])
+def test_loop_never_reads_device_values(mode, task, extra):
+    tr = Trainer(tiny(mode=mode, task=task, learning_starts=0, **extra))
+    tr.run_steps(8)                        # past the first optimizer steps (Adam creates its state lazily)
     with no_host_sync(tr.host_tensors()) as watch:
         tr.run_steps(3)
     assert watch.ops > 100
