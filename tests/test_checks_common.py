@@ -89,7 +89,7 @@ def test_same_device():
 
 
 @pytest.mark.parametrize("name", ["reward", "transition", "backup", "induction", "slip", "update", "slippery", "qmap",
-                                  "greedy", "eps", "add", "sample", "targets", "loss", "sketch", "potential"])
+                                  "greedy", "eps", "add", "sample", "targets", "nstep", "loss", "sketch", "potential"])
 def test_every_check_is_fast_on_the_reference(name, capsys):
     import test_checks_catalogue_ex01 as c01
     import test_checks_catalogue_ex02 as c02
