@@ -1,5 +1,6 @@
 """The exercise generator (tools/make_exercises.py): SOLUTION regions become stubs, FIX regions ship their bug."""
 import ast
+import re
 import pathlib
 import sys
 
@@ -142,3 +143,41 @@ def test_main_check_reports_stale_exercises(tmp_path, monkeypatch, capsys):
     nbformat.write(_nb(nbformat.v4.new_code_cell("### BEGIN FIX\nx = 1")), tmp_path / "solutions" / "98_y.ipynb")
     assert make_exercises.main(["--check"]) == 2
     assert "solutions/98_y.ipynb: cell 0" in capsys.readouterr().err
+
+
+BUDGET = re.compile(r"\((about \d+ minutes|~\d+ min)\)")
+
+
+def _sections(nb):
+    """(markdown, code cells) of each run of code cells after a Markdown cell."""
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            out.append((cell.source, []))
+        elif out:
+            out[-1][1].append(cell)
+    return out
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_task_states_a_time_budget_and_ends_with_its_check(path):
+    """A section where the learner writes code (a SOLUTION region) states its time budget and its last code
+    cell is a check; so does every section whose heading states a budget (a task, e.g. a bug hunt)."""
+    nb = nbformat.read(path, as_version=4)
+    assert BUDGET.search(nb.cells[0].source), f"{path.name}: the title cell states no overall time budget"
+    tasks = 0
+    for markdown, code in _sections(nb):
+        writes = any("### BEGIN SOLUTION" in c.source for c in code)
+        heading = markdown.strip().split("\n", 1)[0]
+        budget = BUDGET.search(heading) if heading.startswith("#") and not heading.startswith("# ") else None
+        if writes:
+            assert BUDGET.search(markdown), f"{path.name}: the task before {code[0].source[:40]!r} states no time budget"
+        if writes or budget:
+            tasks += 1
+            assert code and "check" in code[-1].metadata.get("tags", []), \
+                f"{path.name}: the task {heading[:50]!r} does not end with a check cell"
+            if writes:
+                last = max(i for i, c in enumerate(code) if "### BEGIN SOLUTION" in c.source)
+                assert "check" in code[last + 1].metadata.get("tags", []), \
+                    f"{path.name}: the cell after the task's code in {heading[:50]!r} is not its check"
+    assert tasks, f"{path.name} has no task"
