@@ -285,7 +285,8 @@ update_gamma_missing = _update(_v, gamma_of=lambda gamma: 1.0)
 update_alpha_half = _update(_v, alpha_of=lambda alpha: 0.5)
 update_alpha_one = _update(_v, alpha_of=lambda alpha: 1.0)
 update_max_all_canvases = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j].max()))
-update_max_over_targets = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, :, s2].max()))
+update_max_over_targets = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1
+                                  else float(q[t + 1, :, s2].max()))
 update_current_table = _update(lambda q, t, j, s, a, s2: float(q[t, j, s2].max()))
 update_current_canvas = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s].max()))
 update_sarsa = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s2, a]))
@@ -384,7 +385,8 @@ CATALOGUE = [
     ("slip", slip_ignored, "the slip ignored", "the slip is ignored"),
     ("slip", slip_full_weight, "B(a) + slip * mean", r"the chosen stroke keeps its full weight"),
     ("slip", slip_swapped, "slip and 1 - slip swapped", r"slip and \(1 - slip\) are swapped"),
-    ("slip", slip_excludes_chosen, "the random stroke is never the chosen one", "the random stroke never is the chosen"),
+    ("slip", slip_excludes_chosen, "the random stroke is never the chosen one",
+     "the random stroke never is the chosen"),
     ("slip", slip_reward_only, "only the reward averaged", "only the reward is averaged"),
     ("slip", slip_value_only, "only V averaged", r"only V\(next canvas\) is averaged"),
     ("slip", slip_max, "max instead of mean", r"a slip takes the best stroke \(max"),
@@ -397,9 +399,11 @@ CATALOGUE = [
     ("slip", slip_in_place, "adds into the rewards in place", "changed its argument `rewards` in place"),
     ("slip", slip_float32, "float32 result", "expected dtype torch.float64, got torch.float32"),
     ("slip", slip_mean_no_keepdim, "mean without keepdim", "slip_backup raised RuntimeError"),
-    ("slip", slip_lesson_action_count, "divides by the lesson's 9 actions", r"values differ at index \(\d+, \d+, \d+\)"),
+    ("slip", slip_lesson_action_count, "divides by the lesson's 9 actions",
+     r"values differ at index \(\d+, \d+, \d+\)"),
     ("update", update_no_terminal, "no terminal handling at t = T - 1", r"(?s)raised IndexError.*no table q\[T\]"),
-    ("update", update_clamped, "bootstraps from q[T - 1] at the last step", r"the last step, nothing follows.*q\[T - 1\]"),
+    ("update", update_clamped, "bootstraps from q[T - 1] at the last step",
+     r"the last step, nothing follows.*q\[T - 1\]"),
     ("update", update_wraps, "q[(t + 1) % T] wraps around", r"nothing follows.*\(q\[0\], wrapping around\)"),
     ("update", update_terminal_early, "t = T - 2 treated as the last step", "the target was the reward alone"),
     ("update", update_always_terminal, "never bootstraps", "the target was the reward alone"),

@@ -286,7 +286,8 @@ def nstep_masks_with_cumsum(qnet, target_net, rewards, dones, next_obs, gamma):
 
 
 CATALOGUE = [
-    ("nstep", nstep_rewards_after_end, "rewards of the next episode counted", "the rewards after the end of an episode"),
+    ("nstep", nstep_rewards_after_end, "rewards of the next episode counted",
+     "the rewards after the end of an episode"),
     ("nstep", nstep_bootstrap_not_cut, "bootstraps after the end", "an episode that ended within the n steps still"),
     ("nstep", nstep_last_flag_only, "only the last done flag used", "only the last step's flag cuts the bootstrap"),
     ("nstep", nstep_drops_last_reward, "the reward of the ending step dropped", "the reward of the step that ends"),

@@ -122,7 +122,8 @@ WRONG_FIXES = [
 ACCEPTED_FIXES = [
     ("action order", "return qmap.reshape(len(qmap), -1)"),
     ("action order", "return torch.cat([qmap[:, k].flatten(1) for k in range(self.levels)], dim=1)"),
-    ("exploration", "return max(c.eps_end, c.eps_start - (c.eps_start - c.eps_end) * self.env_steps / c.eps_decay_steps)"),
+    ("exploration", "return max(c.eps_end, c.eps_start - (c.eps_start - c.eps_end) * self.env_steps "
+                    "/ c.eps_decay_steps)"),
     ("episode ends", "done = truncated                # pixel mode never terminates"),
 ]
 

@@ -171,7 +171,8 @@ def test_every_task_states_a_time_budget_and_ends_with_its_check(path):
         heading = markdown.strip().split("\n", 1)[0]
         budget = BUDGET.search(heading) if heading.startswith("#") and not heading.startswith("# ") else None
         if writes:
-            assert BUDGET.search(markdown), f"{path.name}: the task before {code[0].source[:40]!r} states no time budget"
+            assert BUDGET.search(markdown), \
+                f"{path.name}: the task before {code[0].source[:40]!r} states no time budget"
         if writes or budget:
             tasks += 1
             assert code and "check" in code[-1].metadata.get("tags", []), \

@@ -257,8 +257,8 @@ def _update_variants(q0, t, j, s, a, r, s2, alpha, gamma):
                 new(float(q0[t + 1].max())),
             "the next canvas was looked up in the table of the current step, q[t]; the next state is at step t + 1: "
             "max over a' of q[t + 1, j, s_next, a']": new(float(q0[t, j, s2].max())),
-            "V was taken at the current canvas s; expected it at the next canvas, max over a' of q[t + 1, j, s_next, a']":
-                new(float(q0[t + 1, j, s].max())),
+            "V was taken at the current canvas s; expected it at the next canvas, max over a' of "
+            "q[t + 1, j, s_next, a']": new(float(q0[t + 1, j, s].max())),
             "the update bootstrapped from Q(s_next, a), the same action at the next canvas (SARSA-like); "
             "Q-learning takes the best next action, max over a'": new(float(q0[t + 1, j, s2, a])),
             "the update bootstrapped from the mean over the next actions; Q-learning takes the max over a'":
@@ -331,10 +331,10 @@ def check_q_learning_update(fn) -> None:
         entry = (t, j, s, a)
         others = [tuple(int(i) for i in idx) for idx in changed if tuple(int(i) for i in idx) != entry]
         if not len(changed):
-            raise CheckError(f"{what}: the table is unchanged; expected the entry {_entry(mdp, *entry)} to move from "
-                             f"{fmt_value(q0[entry])} to {fmt_value(expected[entry])} in the table passed in (did the "
-                             f"function update a copy, e.g. q = q.clone(), q = q + ... or q.float(), instead of q[t, j, "
-                             f"s, a] += ...?)")
+            raise CheckError(f"{what}: the table is unchanged; expected the entry {_entry(mdp, *entry)} to move "
+                             f"from {fmt_value(q0[entry])} to {fmt_value(expected[entry])} in the table passed in (did "
+                             f"the function update a copy, e.g. q = q.clone(), q = q + ... or q.float(), instead of "
+                             f"q[t, j, s, a] += ...?)")
         if others:
             idx = others[0]
             raise CheckError(f"{what}: changed {len(others)} entr{'y' if len(others) == 1 else 'ies'} besides "
@@ -401,16 +401,16 @@ def check_slippery_q_learning(fn) -> None:
     err_det = (got - q_det).abs()[mask]
     mean, worst = float(err.mean()), float(err.max())
     if float(err_det.mean()) < 0.02 and mean > 0.04:
-        raise CheckError(f"{what}: the table approaches the Q* of a hand that never slips (mean |Q - Q*_no slip| = "
-                         f"{float(err_det.mean()):.4f}), not the Q* of the slipping hand (mean |Q - Q*| = {mean:.4f}): "
-                         f"with probability mdp.slip the stroke carried out is a uniformly random one, and the update is "
-                         f"for the action the painter *chose*, with the reward and the next canvas of the stroke carried "
-                         f"out")
+        raise CheckError(f"{what}: the table approaches the Q* of a hand that never slips (mean |Q - Q*_no slip| "
+                         f"= {float(err_det.mean()):.4f}), not the Q* of the slipping hand (mean |Q - Q*| = "
+                         f"{mean:.4f}): with probability mdp.slip the stroke carried out is a uniformly random one, "
+                         f"and the update is for the action the painter *chose*, with the reward and the next canvas "
+                         f"of the stroke carried out")
     if mean > 0.04 or worst > 0.25:
-        raise CheckError(f"{what}: the table is far from the Q* of the slipping hand: mean |Q - Q*| = {mean:.4f} "
-                         f"(expected below 0.04), largest {worst:.4f} (expected below 0.25) over the state-actions that "
-                         f"can occur; with alpha = None each update must step by 1 / n, n the number of updates of that "
-                         f"entry so far, so that the table averages the sampled targets")
+        raise CheckError(f"{what}: the table is far from the Q* of the slipping hand: mean |Q - Q*| = "
+                         f"{mean:.4f} (expected below 0.04), largest {worst:.4f} (expected below 0.25) over the "
+                         f"state-actions that can occur; with alpha = None each update must step by 1 / n, n the "
+                         f"number of updates of that entry so far, so that the table averages the sampled targets")
     short = 300
     runs = {}
     for alpha, seed in ((None, 0), (1.0, 0), (None, 1)):
@@ -422,7 +422,8 @@ def check_slippery_q_learning(fn) -> None:
         raise CheckError(f"q_learning_slippery(mdp, {short}, alpha=1.0, seed=0) gives the same table as alpha=None: "
                          f"the alpha argument is ignored (alpha=None means 1 / n, a number is a constant step)")
     if torch.equal(runs[None, 0], runs[None, 1]):
-        raise CheckError(f"q_learning_slippery(mdp, {short}, alpha=None, seed=1) gives the same table as seed=0: the "
-                         f"seed argument is ignored (draw every random number from torch.Generator().manual_seed(seed))")
+        raise CheckError(f"q_learning_slippery(mdp, {short}, alpha=None, seed=1) gives the same table as seed=0: "
+                         f"the seed argument is ignored (draw every random number from "
+                         f"torch.Generator().manual_seed(seed))")
     ok(f"after {_LOOP_EPISODES} episodes your table is within {mean:.4f} of the slipping hand's Q* on average "
        f"(largest error {worst:.4f})")

@@ -197,7 +197,8 @@ def check_dqn_loss(fn) -> None:
 
 _N_STEP_ARGS = ("qnet", "target_net", "rewards", "dones", "next_obs", "gamma")
 # (seed, batch size, n, number of actions, gamma): n = 1 to 4, every kind of gamma.
-_N_STEP_CASES = ((21, 24, 3, 3, 0.8), (22, 12, 2, 4, 0.5), (23, 16, 4, 3, 1.0), (24, 10, 1, 4, 0.9), (25, 20, 3, 4, 0.0))
+_N_STEP_CASES = ((21, 24, 3, 3, 0.8), (22, 12, 2, 4, 0.5), (23, 16, 4, 3, 1.0), (24, 10, 1, 4, 0.9),
+                 (25, 20, 3, 4, 0.0))
 
 
 def _n_step_case(seed: int, b: int, n: int, num_actions: int):
@@ -284,7 +285,8 @@ def _n_step_variants(online, target, rewards, dones, next_obs, gamma):
 def check_n_step_targets(fn) -> None:
     """``fn(qnet, target_net, rewards, dones, next_obs, gamma)`` -> the n-step Double DQN targets (B,), no gradient.
 
-    ``y = sum_k gamma^k r_k prod_{i<k} (1 - d_i) + gamma^n prod_{i<n} (1 - d_i) Q_target(s_n, argmax_a Q_online(s_n, a))``
+    ``y = sum_k gamma^k r_k prod_{i<k} (1 - d_i) + gamma^n prod_{i<n} (1 - d_i) Q_target(s_n, a*)``,
+    ``a* = argmax_a Q_online(s_n, a)``,
     with ``rewards`` and ``dones`` of shape (B, n) and ``next_obs`` the observation n steps later.
     """
     for seed, b, n, num_actions, gamma in _N_STEP_CASES:

@@ -133,7 +133,7 @@ class _Watch:
                   f"{self.s['steps'] // self.env.num_envs} batched steps here")
 
     def on_add(self, obs, actions, rewards, next_obs, terminated):
-        s, n_envs, horizon = self.s, self.env.num_envs, self.env.horizon
+        n_envs, horizon = self.env.num_envs, self.env.horizon
         obs, next_obs = torch.as_tensor(obs).float(), torch.as_tensor(next_obs).float()
         actions = torch.as_tensor(actions).long()
         rewards, done = torch.as_tensor(rewards).float(), torch.as_tensor(terminated).float()
@@ -221,7 +221,7 @@ class _Watch:
         if self.internal:
             return
         self.updates += 1
-        u, s = self.updates, self.s
+        u = self.updates
         at = f"update {u} (after {self.transitions:,} transitions)"
         if not any(self.pending):
             _fail(f"optimizer.step() at {at} came without loss.backward() before it: nothing to apply")

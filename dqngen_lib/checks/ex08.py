@@ -74,11 +74,13 @@ def check_exploration_schedule(Agent) -> None:
                 raise CheckError(f"agent.epsilon() returned {type(eps).__name__}; expected a number")
             n = k * n_envs
             want = linear_schedule(cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps, n)
-            near = [linear_schedule(cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps, m) for m in (n - n_envs, n + n_envs)]
+            near = [linear_schedule(cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps, m)
+                    for m in (n - n_envs, n + n_envs)]
             if not (min(near) - 1e-9 <= eps <= max(near) + 1e-9 or abs(eps - want) < 1e-9):
                 more = "more" if eps > want else "less"
                 raise CheckError(f"after {n:,} environment steps ({k} batched step{'s' * (k > 1)} of {n_envs} "
-                                 f"canvases, {updates} update{'s' * (updates != 1)}) the agent explores with ε = {fmt_value(float(eps))}, but {schedule}, "
+                                 f"canvases, {updates} update{'s' * (updates != 1)}) the agent explores with ε = "
+                                 f"{fmt_value(float(eps))}, but {schedule}, "
                                  f"which is at ε = {fmt_value(want)} there: the agent explores {more} than its "
                                  f"config asks")
     ok(f"ε follows the config's schedule: {cfg.eps_start:g} -> {cfg.eps_end:g} over {cfg.eps_decay_steps:,} "
@@ -120,8 +122,9 @@ def check_action_order(Agent) -> None:
                          f"pixel, ({env.num_envs}, {levels}, {size}, {size})")
     codec = env.codec
     cells = qmap[0].reshape(-1)
-    bad = [a for a in range(env.num_actions) if abs(float(q[0, a]) - float(qmap[0, codec.decode(a)["ink"] - 1,
-                                                                               *_pixel(a % (size * size), size)])) > 1e-6]
+    in_env_order = torch.stack([qmap[0, codec.decode(a)["ink"] - 1, *_pixel(a % (size * size), size)]
+                                for a in range(env.num_actions)])
+    bad = [a for a in range(env.num_actions) if abs(float(q[0, a]) - float(in_env_order[a])) > 1e-6]
     if bad:
         a = bad[0]
         k, cell = divmod(int((cells - q[0, a]).abs().argmin()), size * size)
