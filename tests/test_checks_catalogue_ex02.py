@@ -1,4 +1,4 @@
-"""Catalogue of wrong answers to exercise 02 (Bellman backup, backward induction) that learners really write.
+"""Catalogue of wrong answers to exercise 02 (Bellman backups, backward induction, Q-learning) that learners write.
 
 Every entry must fail its check with a ``CheckError`` (never a raw exception) whose message holds
 the key phrase; ``CATALOGUE`` lists them as ``(check name, wrong function, mistake, key phrase)``.
@@ -6,7 +6,9 @@ the key phrase; ``CATALOGUE`` lists them as ``(check name, wrong function, mista
 import pytest
 import torch
 
-from dqngen_lib.checks import CheckError, check_backward_induction, check_bellman_backup
+from dqngen_lib.checks import (CheckError, check_backward_induction, check_bellman_backup, check_q_learning_update,
+                               check_slip_backup, check_slippery_q_learning)
+from dqngen_lib.tabular import reachable
 
 
 # -- the solutions (as in solutions/02_bellman.ipynb) ----------------------------------------------
@@ -162,7 +164,285 @@ def induction_stack_forward_list(rewards, next_state, horizon, gamma):
     return torch.stack(qs)
 
 
+# -- the backup of a slipping hand ----------------------------------------------------------------
+def slip_solution(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return (1 - slip) * b + slip * b.mean(dim=-1, keepdim=True)
+
+
+def slip_ignored(rewards, next_state, v_next, gamma, slip):
+    return rewards + gamma * v_next[:, next_state]
+
+
+def slip_full_weight(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return b + slip * b.mean(dim=-1, keepdim=True)
+
+
+def slip_swapped(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return slip * b + (1 - slip) * b.mean(dim=-1, keepdim=True)
+
+
+def slip_excludes_chosen(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return (1 - slip) * b + slip * (b.sum(dim=-1, keepdim=True) - b) / (b.shape[-1] - 1)
+
+
+def slip_reward_only(rewards, next_state, v_next, gamma, slip):
+    r = (1 - slip) * rewards + slip * rewards.mean(dim=-1, keepdim=True)
+    return r + gamma * v_next[:, next_state]
+
+
+def slip_value_only(rewards, next_state, v_next, gamma, slip):
+    v = v_next[:, next_state]
+    return rewards + gamma * ((1 - slip) * v + slip * v.mean(dim=-1, keepdim=True))
+
+
+def slip_max(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return (1 - slip) * b + slip * b.max(dim=-1, keepdim=True).values
+
+
+def slip_mean_over_targets(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return (1 - slip) * b + slip * b.mean(dim=0, keepdim=True)
+
+
+def slip_mean_over_canvases(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return (1 - slip) * b + slip * b.mean(dim=1, keepdim=True)
+
+
+def slip_hardcoded(rewards, next_state, v_next, gamma, slip):
+    return slip_solution(rewards, next_state, v_next, gamma, 0.3)
+
+
+def slip_gamma_hardcoded(rewards, next_state, v_next, gamma, slip):
+    return slip_solution(rewards, next_state, v_next, 0.9, slip)
+
+
+def slip_gamma_missing(rewards, next_state, v_next, gamma, slip):
+    return slip_solution(rewards, next_state, v_next, 1.0, slip)
+
+
+def slip_current_canvas(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, :, None]
+    return (1 - slip) * b + slip * b.mean(dim=-1, keepdim=True)
+
+
+def slip_in_place(rewards, next_state, v_next, gamma, slip):
+    rewards.add_(gamma * v_next[:, next_state])
+    return (1 - slip) * rewards + slip * rewards.mean(dim=-1, keepdim=True)
+
+
+def slip_float32(rewards, next_state, v_next, gamma, slip):
+    return slip_solution(rewards, next_state, v_next, gamma, slip).float()
+
+
+def slip_mean_no_keepdim(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return (1 - slip) * b + slip * b.mean(dim=-1)
+
+
+def slip_lesson_action_count(rewards, next_state, v_next, gamma, slip):
+    b = rewards + gamma * v_next[:, next_state]
+    return (1 - slip) * b + slip * b.sum(dim=-1, keepdim=True) / 9
+
+
+# -- the Q-learning update ---------------------------------------------------------------------------
+def update_solution(q, t, j, s, a, r, s_next, alpha, gamma):
+    v_next = 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s_next].max())
+    td = r + gamma * v_next - float(q[t, j, s, a])
+    q[t, j, s, a] += alpha * td
+    return td
+
+
+def _update(v_next_of, alpha_of=lambda alpha: alpha, gamma_of=lambda gamma: gamma, ret="td", sign=1.0):
+    """A Q-learning update with one piece swapped for a mistake."""
+    def fn(q, t, j, s, a, r, s_next, alpha, gamma):
+        al, ga = alpha_of(alpha), gamma_of(gamma)
+        old = float(q[t, j, s, a])
+        y = r + ga * v_next_of(q, t, j, s, a, s_next)
+        td = y - old
+        q[t, j, s, a] += sign * al * td
+        return {"td": td, "new": float(q[t, j, s, a]), "y": y, "change": al * td, "after": y - float(q[t, j, s, a]),
+                "minus": -td, "none": None, "list": [td]}[ret]
+    return fn
+
+
+def _v(q, t, j, s, a, s_next):
+    return 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s_next].max())
+
+
+update_no_terminal = _update(lambda q, t, j, s, a, s2: float(q[t + 1, j, s2].max()))
+update_clamped = _update(lambda q, t, j, s, a, s2: float(q[min(t + 1, q.shape[0] - 1), j, s2].max()))
+update_wraps = _update(lambda q, t, j, s, a, s2: float(q[(t + 1) % q.shape[0], j, s2].max()))
+update_terminal_early = _update(lambda q, t, j, s, a, s2: 0.0 if t + 2 >= q.shape[0] else float(q[t + 1, j, s2].max()))
+update_always_terminal = _update(lambda q, t, j, s, a, s2: 0.0)
+update_gamma_hardcoded = _update(_v, gamma_of=lambda gamma: 0.9)
+update_gamma_missing = _update(_v, gamma_of=lambda gamma: 1.0)
+update_alpha_half = _update(_v, alpha_of=lambda alpha: 0.5)
+update_alpha_one = _update(_v, alpha_of=lambda alpha: 1.0)
+update_max_all_canvases = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j].max()))
+update_max_over_targets = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1
+                                  else float(q[t + 1, :, s2].max()))
+update_current_table = _update(lambda q, t, j, s, a, s2: float(q[t, j, s2].max()))
+update_current_canvas = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s].max()))
+update_sarsa = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s2, a]))
+update_mean = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s2].mean()))
+update_argmax = _update(lambda q, t, j, s, a, s2: 0.0 if t == q.shape[0] - 1 else float(q[t + 1, j, s2].argmax()))
+update_sign_flipped = _update(_v, sign=-1.0)
+update_returns_new_value = _update(_v, ret="new")
+update_returns_target = _update(_v, ret="y")
+update_returns_change = _update(_v, ret="change")
+update_returns_td_after = _update(_v, ret="after")
+update_returns_minus_td = _update(_v, ret="minus")
+update_no_return = _update(_v, ret="none")
+update_returns_list = _update(_v, ret="list")
+
+
+def update_copy(q, t, j, s, a, r, s_next, alpha, gamma):
+    q = q.clone()
+    return update_solution(q, t, j, s, a, r, s_next, alpha, gamma)
+
+
+def update_out_of_place(q, t, j, s, a, r, s_next, alpha, gamma):
+    td = r + gamma * _v(q, t, j, s, a, s_next) - float(q[t, j, s, a])
+    bump = torch.zeros_like(q)
+    bump[t, j, s, a] = alpha * td
+    q = q + bump
+    return td
+
+
+def update_float32(q, t, j, s, a, r, s_next, alpha, gamma):
+    return update_solution(q.float(), t, j, s, a, r, s_next, alpha, gamma)
+
+
+def update_whole_row(q, t, j, s, a, r, s_next, alpha, gamma):
+    td = r + gamma * _v(q, t, j, s, a, s_next) - float(q[t, j, s, a])
+    q[t, j, s] += alpha * td
+    return td
+
+
+def update_alpha_on_reward_only(q, t, j, s, a, r, s_next, alpha, gamma):
+    old = float(q[t, j, s, a])
+    q[t, j, s, a] = old + alpha * (r - old) + gamma * _v(q, t, j, s, a, s_next)
+    return r + gamma * _v(q, t, j, s, a, s_next) - old
+
+
+def update_overwrites(q, t, j, s, a, r, s_next, alpha, gamma):
+    td = r + gamma * _v(q, t, j, s, a, s_next) - float(q[t, j, s, a])
+    q[t, j, s, a] = r + gamma * _v(q, t, j, s, a, s_next)
+    return td
+
+
+def update_td_vector(q, t, j, s, a, r, s_next, alpha, gamma):
+    v = torch.zeros(q.shape[-1], dtype=q.dtype) if t == q.shape[0] - 1 else q[t + 1, j, s_next]
+    td = r + gamma * v - q[t, j, s, a]
+    q[t, j, s, a] += alpha * float(td.max())
+    return td
+
+
+# -- Q-learning with a slipping hand -------------------------------------------------------------------
+def _slippery(kind="ok"):
+    def fn(mdp, episodes, alpha, seed):
+        T, K, S, A = mdp.horizon, mdp.num_targets, mdp.num_states, mdp.num_actions
+        q = torch.zeros(T, K, S, A, dtype=torch.float64)
+        n = torch.zeros(T, K, S, A, dtype=torch.int64)
+        g = torch.Generator().manual_seed(0 if kind == "fixed seed" else seed)
+        on_board = [torch.nonzero(row).flatten().tolist() for row in reachable(mdp)]
+        for _ in range(episodes):
+            j = int(torch.randint(K, (1,), generator=g))
+            t0 = int(torch.randint(T, (1,), generator=g))
+            s = on_board[t0][int(torch.randint(len(on_board[t0]), (1,), generator=g))]
+            for t in range(t0, T):
+                a = int(torch.randint(A, (1,), generator=g))
+                done = a
+                if float(torch.rand(1, generator=g)) < mdp.slip and kind != "no slip":
+                    done = int(torch.randint(A, (1,), generator=g))
+                entry = done if kind == "carried out" else a
+                n[t, j, s, entry] += 1
+                step = {"alpha 1": 1.0, "alpha 0.5": 0.5, "ignores alpha": 0.1}.get(kind)
+                if step is None:
+                    step = 1.0 / int(n[t, j, s, entry]) if alpha is None else alpha
+                update_solution(q, t, j, s, entry, float(mdp.rewards[j, s, done]), int(mdp.next_state[s, done]), step,
+                                mdp.gamma)
+                s = int(mdp.next_state[s, done])
+        return {"float32": q.float(), "counts": n, "no return": None}.get(kind, q)
+    fn.__name__ = "slippery_" + kind.replace(" ", "_").replace(".", "")
+    return fn
+
+
+slippery_solution = _slippery()
+
+for _name, _fn in list(globals().items()):   # readable test ids for the functions built by _update
+    if callable(_fn) and getattr(_fn, "__name__", None) == "fn":
+        _fn.__name__ = _name
+
+
 CATALOGUE = [
+    ("slip", slip_ignored, "the slip ignored", "the slip is ignored"),
+    ("slip", slip_full_weight, "B(a) + slip * mean", r"the chosen stroke keeps its full weight"),
+    ("slip", slip_swapped, "slip and 1 - slip swapped", r"slip and \(1 - slip\) are swapped"),
+    ("slip", slip_excludes_chosen, "the random stroke is never the chosen one",
+     "the random stroke never is the chosen"),
+    ("slip", slip_reward_only, "only the reward averaged", "only the reward is averaged"),
+    ("slip", slip_value_only, "only V averaged", r"only V\(next canvas\) is averaged"),
+    ("slip", slip_max, "max instead of mean", r"a slip takes the best stroke \(max"),
+    ("slip", slip_mean_over_targets, "mean over the targets", r"the mean runs over the targets \(dim 0\)"),
+    ("slip", slip_mean_over_canvases, "mean over the canvases", r"the mean runs over the canvases \(dim 1\)"),
+    ("slip", slip_hardcoded, "slip hard-coded to the lesson's 0.3", "the result is what slip = 0.3"),
+    ("slip", slip_gamma_hardcoded, "gamma hard-coded to 0.9", "the result is what gamma = 0.9 gives"),
+    ("slip", slip_gamma_missing, "no gamma", "gamma is missing"),
+    ("slip", slip_current_canvas, "V at the current canvas", "V is taken at the current canvas"),
+    ("slip", slip_in_place, "adds into the rewards in place", "changed its argument `rewards` in place"),
+    ("slip", slip_float32, "float32 result", "expected dtype torch.float64, got torch.float32"),
+    ("slip", slip_mean_no_keepdim, "mean without keepdim", "slip_backup raised RuntimeError"),
+    ("slip", slip_lesson_action_count, "divides by the lesson's 9 actions",
+     r"values differ at index \(\d+, \d+, \d+\)"),
+    ("update", update_no_terminal, "no terminal handling at t = T - 1", r"(?s)raised IndexError.*no table q\[T\]"),
+    ("update", update_clamped, "bootstraps from q[T - 1] at the last step",
+     r"the last step, nothing follows.*q\[T - 1\]"),
+    ("update", update_wraps, "q[(t + 1) % T] wraps around", r"nothing follows.*\(q\[0\], wrapping around\)"),
+    ("update", update_terminal_early, "t = T - 2 treated as the last step", "the target was the reward alone"),
+    ("update", update_always_terminal, "never bootstraps", "the target was the reward alone"),
+    ("update", update_gamma_hardcoded, "gamma hard-coded to 0.9", "as with gamma = 0.9"),
+    ("update", update_gamma_missing, "no gamma", "gamma is missing"),
+    ("update", update_alpha_half, "alpha hard-coded to 0.5", "as with alpha = 0.5"),
+    ("update", update_alpha_one, "alpha hard-coded to 1", "overwritten with the target y"),
+    ("update", update_max_all_canvases, "max over every canvas of q[t + 1, j]", "the max runs over every canvas"),
+    ("update", update_max_over_targets, "max over the targets too", "the max runs over the targets too"),
+    ("update", update_current_table, "the next canvas looked up in q[t]", r"the table of the current step, q\[t\]"),
+    ("update", update_current_canvas, "V at the current canvas", "V was taken at the current canvas s"),
+    ("update", update_sarsa, "Q(s_next, a): SARSA-like", "SARSA-like"),
+    ("update", update_mean, "mean over the next actions", "bootstrapped from the mean over the next actions"),
+    ("update", update_argmax, "argmax (an index) as the value", r"went from -?\d\.\d{4} to -?\d\.\d{4}, expected"),
+    ("update", update_sign_flipped, "Q - alpha * delta", "the sign of the update is flipped"),
+    ("update", update_returns_new_value, "returns the new value", "returned the updated entry"),
+    ("update", update_returns_target, "returns y", "returned the target y"),
+    ("update", update_returns_change, "returns alpha * delta", r"returned the change of the entry, alpha \* delta"),
+    ("update", update_returns_td_after, "returns the TD error after the update", "measured after the update"),
+    ("update", update_returns_minus_td, "returns Q - y", r"returned Q_t\(s, a\) - y"),
+    ("update", update_no_return, "forgets to return", "returned None; .*forget to return"),
+    ("update", update_returns_list, "returns [delta]", "expected a number .*got list"),
+    ("update", update_copy, "updates a copy", "the table is unchanged.*update a copy"),
+    ("update", update_out_of_place, "q = q + ... (out of place)", "the table is unchanged"),
+    ("update", update_float32, "updates q.float()", "the table is unchanged"),
+    ("update", update_whole_row, "adds to every action of the state", r"changed \d+ entries besides q\[1, 1, 5, 2\]"),
+    ("update", update_alpha_on_reward_only, "alpha on r - Q only", "alpha multiplies only r - Q"),
+    ("update", update_overwrites, "overwrites the entry with y", "overwritten with the target y"),
+    ("update", update_td_vector, "TD errors of every next action", r"expected one number .*shape \(8,\)"),
+    ("slippery", _slippery("no slip"), "the hand never slips", "approaches the Q\\* of a hand that never slips"),
+    ("slippery", _slippery("carried out"), "updates the entry of the stroke carried out",
+     "approaches the Q\\* of a hand that never slips"),
+    ("slippery", _slippery("alpha 1"), "alpha = 1 whatever alpha says", r"far from the Q\* of the slipping hand"),
+    ("slippery", _slippery("alpha 0.5"), "a constant alpha = 0.5", r"far from the Q\* of the slipping hand"),
+    ("slippery", _slippery("ignores alpha"), "a constant 0.1 whatever alpha says", "the alpha argument is ignored"),
+    ("slippery", _slippery("fixed seed"), "seeds with 0 whatever seed says", "the seed argument is ignored"),
+    ("slippery", _slippery("float32"), "a float32 table", "expected dtype torch.float64, got torch.float32"),
+    ("slippery", _slippery("counts"), "returns the counts", "expected dtype torch.float64, got torch.int64"),
+    ("slippery", _slippery("no return"), "forgets to return", "got NoneType .*forget to return"),
     ("backup", backup_gamma_hardcoded, "gamma hard-coded to 0.9", "the result is what gamma = 0.9 gives"),
     ("backup", backup_float32, "returns float32", "expected dtype torch.float64, got torch.float32"),
     ("backup", backup_index_without_target, "v_next[next_state] (no target dimension)",
@@ -197,8 +477,20 @@ CATALOGUE = [
      "the tables are in the wrong order"),
 ]
 
-CHECKS = {"backup": check_bellman_backup, "induction": check_backward_induction}
-SOLUTIONS = {"backup": backup_solution, "induction": induction_solution}
+CHECKS = {"backup": check_bellman_backup, "induction": check_backward_induction, "slip": check_slip_backup,
+          "update": check_q_learning_update, "slippery": check_slippery_q_learning}
+SOLUTIONS = {"backup": backup_solution, "induction": induction_solution, "slip": slip_solution,
+             "update": update_solution, "slippery": slippery_solution}
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("exercise: replace this line with your code")
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_stub_fails(name):
+    with pytest.raises(CheckError, match="not implemented yet"):
+        CHECKS[name](stub)
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))

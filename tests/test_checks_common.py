@@ -88,8 +88,8 @@ def test_same_device():
         assert same_device(torch.zeros(1, device="cuda").device, "cuda")
 
 
-@pytest.mark.parametrize("name", ["reward", "transition", "backup", "induction", "qmap", "greedy", "eps", "add",
-                                  "sample", "targets", "loss", "sketch", "potential"])
+@pytest.mark.parametrize("name", ["reward", "transition", "backup", "induction", "slip", "update", "slippery", "qmap",
+                                  "greedy", "eps", "add", "sample", "targets", "nstep", "loss", "sketch", "potential"])
 def test_every_check_is_fast_on_the_reference(name, capsys):
     import test_checks_catalogue_ex01 as c01
     import test_checks_catalogue_ex02 as c02

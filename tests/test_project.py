@@ -35,7 +35,8 @@ def test_every_solution_has_an_exercise_and_a_check_cell():
     for sol in sols:
         nb = nbformat.read(sol, as_version=4)
         sources = [c.source for c in nb.cells if c.cell_type == "code"]
-        assert any("### BEGIN SOLUTION" in s for s in sources), f"{sol.name} has no solution region"
+        assert any("### BEGIN SOLUTION" in s or "### BEGIN FIX" in s for s in sources), \
+            f"{sol.name} has no region to write (### BEGIN SOLUTION) or to fix (### BEGIN FIX)"
         assert any("check" in c.metadata.get("tags", []) for c in nb.cells), f"{sol.name} has no cell tagged 'check'"
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
             f"{sol.name} keeps outputs; solutions are stored without them"
@@ -52,7 +53,9 @@ def test_exercises_hold_no_solution_code():
     for ex in sorted((ROOT / "exercises").glob("*.ipynb")):
         text = ex.read_text()
         assert "BEGIN SOLUTION" not in text, f"{ex.name} still contains a solution region"
-        assert "NotImplementedError" in text, f"{ex.name} has no stub"
+        assert "BEGIN FIX" not in text and "### ELSE" not in text, f"{ex.name} still shows where its bugs are"
+        if "BEGIN SOLUTION" in (ROOT / "solutions" / ex.name).read_text():
+            assert "NotImplementedError" in text, f"{ex.name} has no stub"
 
 
 def test_strip_solutions_replaces_region_with_stub():

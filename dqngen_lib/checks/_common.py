@@ -137,18 +137,20 @@ def _changed(before: torch.Tensor, after: torch.Tensor) -> str | None:
             f"was {fmt_value(a[idx])}, now {fmt_value(b[idx])}")
 
 
-def call(fn, *args, what: str = "your function", names=None, **kwargs):
+def call(fn, *args, what: str = "your function", names=None, mutable=(), **kwargs):
     """Call the learner's ``fn(*args, **kwargs)`` and return its result.
 
     A stub's ``NotImplementedError`` and any other exception become a ``CheckError`` that names
     ``what``, the arguments (``names`` their names) and the error. An argument the call changed in
     place (a tensor, a field of a ``Batch``, a network's parameters or buffers) is a ``CheckError``
-    too, naming the argument.
+    too, naming the argument -- except the arguments named in ``mutable`` (``True``: all of them),
+    which the function is meant to change and the check inspects itself.
     """
     names = list(names or [])
     names += [f"argument {i + 1}" for i in range(len(names), len(args))]
     labelled = list(zip(names, args)) + list(kwargs.items())
-    snapshots = [(n, t, t.detach().clone()) for name, a in labelled for n, t in _tensors(name, a)]
+    watched = [] if mutable is True else [(n, a) for n, a in labelled if n not in set(mutable)]
+    snapshots = [(n, t, t.detach().clone()) for name, a in watched for n, t in _tensors(name, a)]
     try:
         out = fn(*args, **kwargs)
     except CheckError:

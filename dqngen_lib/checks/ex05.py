@@ -1,9 +1,12 @@
-"""Checks of exercise 05 (lesson 05): the Double DQN target and the TD loss.
+"""Checks of exercise 05 (lesson 05): targets, the TD loss and the training loop.
 
+``check_n_step_targets(fn)`` with ``fn(qnet, target_net, rewards, dones, next_obs, gamma) -> (B,)``
+(n-step Double DQN targets, rewards and dones of shape (B, n));
 ``check_double_dqn_targets(fn)`` with ``fn(qnet, target_net, rewards, next_obs, terminated, gamma) -> (B,)``;
 ``check_dqn_loss(fn)`` with ``fn(qnet, target_net, batch, gamma) -> scalar`` (Huber loss, Double DQN).
-Both build two small Q-networks that disagree about the best next action, so that each common
+They build two small Q-networks that disagree about the best next action, so that each common
 mistake gives a different number, and name the mistake they recognise.
+``check_dqn_loop(fn)`` (in ``ex05_loop``) runs a whole training loop under observation.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from ..agent import dqn_loss, dqn_targets
 from ..replay import Batch
 from ._common import CheckError, call, expect_close, expect_tensor, fmt_value, ok
 
-__all__ = ["check_double_dqn_targets", "check_dqn_loss"]
+__all__ = ["check_n_step_targets", "check_double_dqn_targets", "check_dqn_loss"]
 
 GAMMA = 0.9
 # (seed, batch size, number of actions, gamma): several gammas (0 and 1 too), sizes and action counts.
@@ -186,3 +189,130 @@ def check_dqn_loss(fn) -> None:
                                  f"flow only through Q(s, a), not through the target y (compute y under "
                                  f"torch.no_grad())")
     ok("the Double DQN Huber loss matches the library, with gradient only through Q(s, a)")
+
+
+# ---------------------------------------------------------------------------------------------
+# n-step targets
+# ---------------------------------------------------------------------------------------------
+
+_N_STEP_ARGS = ("qnet", "target_net", "rewards", "dones", "next_obs", "gamma")
+# (seed, batch size, n, number of actions, gamma): n = 1 to 4, every kind of gamma.
+_N_STEP_CASES = ((21, 24, 3, 3, 0.8), (22, 12, 2, 4, 0.5), (23, 16, 4, 3, 1.0), (24, 10, 1, 4, 0.9),
+                 (25, 20, 3, 4, 0.0))
+
+
+def _n_step_case(seed: int, b: int, n: int, num_actions: int):
+    """Networks that disagree, rewards (B, n), and dones where each row ends at a step of its own (or never);
+    after the end, rewards and dones belong to the next episode (random)."""
+    online, target = _TableQ(seed, num_actions), _TableQ(seed + 100, num_actions)
+    g = torch.Generator().manual_seed(seed)
+    rewards = torch.randn(b, n, generator=g)
+    ends = torch.arange(b) % (n + 1)                       # n: the episode goes on past the n steps
+    dones = (torch.rand(b, n, generator=g) < 0.3).float()  # garbage after the end (the next episode)
+    steps = torch.arange(n)[None, :]
+    dones = torch.where(steps < ends[:, None], torch.zeros_like(dones), dones)
+    dones = torch.where(steps == ends[:, None], torch.ones_like(dones), dones)
+    next_obs = torch.rand(b, 1, 2, 2, generator=g)
+    return online, target, rewards, dones, next_obs
+
+
+def _n_step(online, target, rewards, dones, next_obs, gamma, *, mask="cumulative", mask_rewards=True,
+            boot_power=None, discount=True, first_power=0, chooser="online", evaluator="target", boot_mask=True):
+    """The n-step target with each piece switchable, for the reference and for naming mistakes."""
+    b, n = rewards.shape
+    ones = torch.ones(b, 1)
+    if mask == "cumulative":       # alive[:, k] = prod_{i<k} (1 - d_i)
+        alive = torch.cumprod(torch.cat([ones, 1.0 - dones], dim=1), dim=1)
+    elif mask == "inclusive":      # the reward of the step that ends the episode dropped too
+        alive = torch.cumprod(torch.cat([1.0 - dones, ones], dim=1), dim=1)
+        alive = torch.cat([alive[:, :n], alive[:, n - 1:n]], dim=1)
+    else:                          # "last": only the last flag
+        alive = torch.cat([torch.ones(b, n), 1.0 - dones[:, -1:]], dim=1)
+    powers = torch.arange(n, dtype=torch.float32) + first_power
+    disc = gamma ** powers if discount else torch.ones(n)
+    ret = (disc * (alive[:, :n] if mask_rewards else 1.0) * rewards).sum(dim=1)
+    with torch.no_grad():
+        nets = {"online": online, "target": target}
+        q_eval = nets[evaluator](next_obs)
+        if chooser == "max":
+            v = q_eval.max(dim=1).values
+        else:
+            v = q_eval.gather(1, nets[chooser](next_obs).argmax(dim=1, keepdim=True)).squeeze(1)
+    power = n if boot_power is None else boot_power
+    return ret + gamma ** power * (alive[:, n] if boot_mask else 1.0) * v
+
+
+def _n_step_variants(online, target, rewards, dones, next_obs, gamma):
+    b, n = rewards.shape
+    args = (online, target, rewards, dones, next_obs, gamma)
+    out = {
+        "the rewards after the end of an episode are counted; they belong to the next episode (the canvas was "
+        "reset): a reward counts only while no earlier step of the row has ended the episode":
+            _n_step(*args, mask_rewards=False),
+        "an episode that ended within the n steps still bootstraps: the bootstrap term needs the product of "
+        "(1 - d_k) over all n steps": _n_step(*args, boot_mask=False),
+        "only the last step's flag cuts the bootstrap (and nothing cuts the rewards); an episode that ended at "
+        "an earlier step must not bootstrap either, and its later rewards are the next episode's":
+            _n_step(*args, mask="last"),
+        "the reward of the step that ends the episode is dropped; the flag d_k ends what comes *after* step k, "
+        "its own reward r_k still counts": _n_step(*args, mask="inclusive"),
+        "the bootstrap term is discounted by gamma^(n-1); after n rewards the next value is n steps away: gamma^n":
+            _n_step(*args, boot_power=n - 1) if n > 1 else None,
+        "the bootstrap term is discounted by gamma^(n+1); after n rewards the next value is n steps away: gamma^n":
+            _n_step(*args, boot_power=n + 1),
+        "the rewards are not discounted: reward k of the row is worth gamma^k r_k":
+            _n_step(*args, discount=False) if n > 1 else None,
+        "the first reward is discounted too (gamma^(k+1) r_k); reward k is worth gamma^k r_k, the first one r_0":
+            _n_step(*args, first_power=1),
+        "only the first reward counts (a one-step target); the n rewards of the row all count, discounted":
+            _n_step(online, target, rewards[:, :1], dones[:, :1], next_obs, gamma) if n > 1 else None,
+        "this is plain DQN (max over the target network); Double DQN lets the online network choose "
+        "a* = argmax_a Q_online(s_n, a) and the target network evaluate Q_target(s_n, a*)":
+            _n_step(*args, chooser="max", evaluator="target"),
+        "the networks are swapped: the target network chose a* and the online network evaluated it":
+            _n_step(*args, chooser="target", evaluator="online"),
+        "you bootstrapped from the online network alone (max of Q_online); the target network must evaluate":
+            _n_step(*args, chooser="max", evaluator="online"),
+    }
+    if gamma != 0.9:
+        out[f"the targets are those of gamma = 0.9; expected the gamma argument to be used (here gamma = "
+            f"{gamma:g})"] = _n_step(online, target, rewards, dones, next_obs, 0.9)
+    if gamma not in (0.0, 1.0):
+        out["gamma is missing from the bootstrap term"] = _n_step(*args, boot_power=0)
+    return out
+
+
+def check_n_step_targets(fn) -> None:
+    """``fn(qnet, target_net, rewards, dones, next_obs, gamma)`` -> the n-step Double DQN targets (B,), no gradient.
+
+    ``y = sum_k gamma^k r_k prod_{i<k} (1 - d_i) + gamma^n prod_{i<n} (1 - d_i) Q_target(s_n, a*)``,
+    ``a* = argmax_a Q_online(s_n, a)``,
+    with ``rewards`` and ``dones`` of shape (B, n) and ``next_obs`` the observation n steps later.
+    """
+    for seed, b, n, num_actions, gamma in _N_STEP_CASES:
+        online, target, rewards, dones, next_obs = _n_step_case(seed, b, n, num_actions)
+        expected = _n_step(online, target, rewards, dones, next_obs, gamma)
+        got = call(fn, online, target, rewards.clone(), dones.clone(), next_obs.clone(), gamma,
+                   what="n_step_targets", names=_N_STEP_ARGS)
+        what = (f"n_step_targets of {b} rows of n = {n} steps (episodes ending at every step, or not at all), "
+                f"{num_actions} actions, gamma = {gamma:g}")
+        if n == 1:
+            what += "; with n = 1 this is the one-step Double DQN target"
+        expect_tensor(got, what)
+        if tuple(got.shape) != (b,):
+            raise CheckError(f"{what}: expected shape ({b},), got {tuple(got.shape)}{_shape_hint(got, b)}")
+        ends = (torch.arange(b) % (n + 1)).tolist()
+
+        def where(idx, ends=ends, n=n):
+            e = ends[idx[0]]
+            return (f"row {idx[0]} (the episode ends at step {e} of 0..{n - 1})" if e < n else
+                    f"row {idx[0]} (the episode goes on past the {n} steps)")
+
+        expect_close(got.detach(), expected, what, where=where,
+                     variants=_n_step_variants(online, target, rewards, dones, next_obs, gamma),
+                     dtype_hint=" (the rewards are float32: keep their dtype)")
+        if got.requires_grad:
+            raise CheckError(f"{what}: the targets carry a gradient (requires_grad=True); expected them computed "
+                             "under torch.no_grad() (or detached), so that the loss never pushes the target")
+    ok("n-step Double DQN targets: discounted rewards up to the end of the episode, bootstrap only from a state "
+       "n steps later that the episode reached")
