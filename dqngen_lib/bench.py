@@ -20,11 +20,13 @@ from .envs import CanvasEnv, VecCanvasEnv
 from .nets import count_params
 from .rollout import evaluate_reconstruction
 from .seed_agent import SEED_HIDDEN, run_seed_agent
+from .seeds import load_result
 from .train import Trainer
 from .utils import describe_device, machine_info
 
 __all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_table", "machine_name", "bench_train", "loop_rates",
-           "run_ours", "run_sb3", "run_seed", "time_to_reach", "format_train_table", "BAR"]
+           "run_ours", "run_sb3", "run_seed", "time_to_reach", "format_train_table", "BAR", "AGENTS",
+           "quality_bars"]
 
 
 def machine_name() -> str:
@@ -232,12 +234,12 @@ def run_sb3(cfg: TrainConfig, seconds: float, network: str = "conv", first_eval:
               gamma=cfg.gamma, train_freq=4, gradient_steps=1, target_update_interval=1000,
               exploration_fraction=cfg.eps_decay_steps / total, exploration_initial_eps=cfg.eps_start,
               exploration_final_eps=cfg.eps_end, seed=cfg.seed, device="cpu", verbose=0)
-    if network == "conv":
+    if network != "mlp":            # our Q-network, exactly, inside SB3
         policy_kwargs = dict(features_extractor_class=OurQNet, net_arch=[])
     else:
         policy_kwargs = dict(net_arch=[cfg.hidden, cfg.hidden])
     model = DQN("MlpPolicy", env, policy_kwargs=policy_kwargs, **kw)
-    if network == "conv":
+    if network != "mlp":
         _sb3_qnet_to_qmap(model)
 
     class Clock(BaseCallback):
@@ -288,6 +290,15 @@ BAR = 0.014
 """The course's quality bar for pixel-mode reconstruction: held-out test MSE per pixel (lesson 05)."""
 
 
+def quality_bars(mode: str) -> dict[str, float]:
+    """The held-out test MSEs an agent is timed to reach: pixel mode, the course's bar 0.014; pen mode,
+    the greedy planner's and the two-step lookahead's numbers (``results/planners.json``)."""
+    if mode == "pixel":
+        return {"0.014": BAR}
+    pen = load_result("planners")["extra"]["planners"]["pen"]
+    return {"greedy": pen["greedy"]["test_mse"], "lookahead:2": pen["lookahead:2"]["test_mse"]}
+
+
 def time_to_reach(curve, quality: float) -> float | None:
     """Training seconds at the first evaluation with test MSE <= ``quality`` (None if never)."""
     for seconds, _, mse in curve:
@@ -296,47 +307,56 @@ def time_to_reach(curve, quality: float) -> float | None:
     return None
 
 
-def bench_train(seconds: float = 60.0, seed: int = 0, agents=("ours-conv", "ours-mlp", "sb3-conv", "sb3-mlp", "seed"),
-        cfg: TrainConfig | None = None, log=None) -> list[dict]:
-    """Run the agents for ``seconds`` each (pixel mode, CPU); one row per agent.
+AGENTS = ("ours", "ours-mlp", "sb3", "sb3-mlp", "seed")
 
-    Rows of our trainer gain ``time_to_sb3_<network>`` (the training seconds it needed to reach
-    the final test MSE of SB3 with the same network) and ``speedup_vs_sb3`` (SB3's seconds over
-    that time). Rows with an evaluation curve (ours and SB3) gain ``time_to_bar``: the training
-    seconds to the course's bar ``BAR`` (None if not reached); ours gain ``speedup_to_bar_vs_sb3``.
+
+def bench_train(seconds: float = 60.0, seed: int = 0, agents=AGENTS, mode: str = "pixel",
+                cfg: TrainConfig | None = None, log=None) -> list[dict]:
+    """Run the agents for ``seconds`` each on the CPU, one after the other; one row per agent.
+
+    ``ours`` and ``sb3`` use the Q-network of the lesson's preset of ``mode`` (the conv Q-map in
+    pixel mode, the pen-centred Q-map in pen mode; SB3 gets exactly that network), ``ours-mlp``
+    and ``sb3-mlp`` the seed's MLP, ``seed`` is the seed article's agent as written. Every row with
+    an evaluation curve gains ``time_to`` (training seconds to each of ``quality_bars(mode)``, None
+    if never); our rows gain ``time_to_sb3`` (seconds to SB3's final MSE with the same network),
+    ``speedup_vs_sb3`` and ``speedup_to`` (per bar, SB3's time over ours).
     """
-    base = (cfg or TrainConfig()).replace(device="cpu", seed=seed)
+    aliases = {"ours-conv": "ours", "sb3-conv": "sb3"}
+    agents = [aliases.get(a, a) for a in agents]
+    bad = [a for a in agents if a not in AGENTS]
+    if bad:
+        raise ValueError(f"unknown agent(s) {bad}; expected a subset of {', '.join(AGENTS)}")
+    base = (cfg or TrainConfig.preset("reconstruct", mode)).replace(device="cpu", seed=seed)
+    bars = quality_bars(base.mode)
     # warm-up: the first optimizer step of a process loads part of torch; no agent should pay for it
     Trainer(base.replace(learning_starts=0, num_envs=8, batch_size=8)).run_steps(2)
     rows = []
     for name in agents:
         if log:
             log(f"running {name} for {seconds:g} s ...")
-        if name.startswith("ours-"):
-            net = name.split("-")[1]
-            row = run_ours(base.replace(qnet=net, hidden=SEED_HIDDEN) if net == "mlp" else base.replace(qnet=net),
-                           seconds)
-        elif name.startswith("sb3-"):
-            row = run_sb3(base.replace(hidden=SEED_HIDDEN), seconds, network=name.split("-")[1])
-        elif name == "seed":
-            row = run_seed(base, seconds)
+        mlp = base.replace(qnet="mlp", hidden=SEED_HIDDEN, pen_segment=False)
+        if name == "ours":
+            row = run_ours(base, seconds)
+        elif name == "ours-mlp":
+            row = run_ours(mlp, seconds)
+        elif name == "sb3":
+            row = run_sb3(base, seconds, network=base.qnet)
+        elif name == "sb3-mlp":
+            row = run_sb3(mlp, seconds, network="mlp")
         else:
-            raise ValueError(f"unknown agent {name!r}; expected ours-conv, ours-mlp, sb3-conv, sb3-mlp or seed")
+            row = run_seed(base, seconds)
         if log:
             log(f"  {row['env_steps']} env steps, {row['updates']} updates, test MSE {row['test_mse']:.4f}")
         rows.append(row)
     for r in rows:
-        r["time_to_bar"] = time_to_reach(r["curve"], BAR) if r["curve"] else None
+        r["time_to"] = {k: time_to_reach(r["curve"], v) for k, v in bars.items()} if r["curve"] else None
     for ours in (r for r in rows if r["agent"] == "ours"):
-        for sb3 in (r for r in rows if r["agent"].startswith("Stable")):
+        for sb3 in (r for r in rows if r["agent"].startswith("Stable") and r["network"] == ours["network"]):
             t = time_to_reach(ours["curve"], sb3["test_mse"])
-            ours[f"time_to_sb3_{sb3['network']}"] = t
-            if sb3["network"] == ours["network"]:
-                ours["sb3_test_mse"] = sb3["test_mse"]
-                ours["time_to_sb3"] = t
-                ours["speedup_vs_sb3"] = None if t is None else sb3["seconds"] / t
-                a, b = ours["time_to_bar"], sb3["time_to_bar"]
-                ours["speedup_to_bar_vs_sb3"] = None if a is None or b is None else b / a
+            ours["sb3_test_mse"], ours["time_to_sb3"] = sb3["test_mse"], t
+            ours["speedup_vs_sb3"] = None if t is None else sb3["seconds"] / t
+            ours["speedup_to"] = {k: (None if ours["time_to"][k] is None or sb3["time_to"][k] is None
+                                      else sb3["time_to"][k] / ours["time_to"][k]) for k in bars}
     return rows
 
 
@@ -346,19 +366,23 @@ def _fmt_t(t) -> str:
 
 def format_train_table(rows: list[dict]) -> str:
     """Markdown table of ``bench_train`` rows."""
-    lines = ["| agent | Q-network (params) | canvases | env steps | updates | steps/s | test MSE | "
-             "time to SB3's final MSE (same net) | speed-up vs SB3 | time to MSE 0.014 | speed-up to 0.014 vs SB3 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    bars = next((list(r["time_to"]) for r in rows if r.get("time_to")), [])
+    head = ("| agent | Q-network (params) | canvases | env steps | updates | steps/s | test MSE | "
+            "time to SB3's final MSE (same net) | speed-up vs SB3 |"
+            + "".join(f" time to {b} | speed-up to {b} vs SB3 |" for b in bars))
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|---:|" * len(bars)]
 
     def ratio(v):
         return "-" if v is None else f"{v:.1f}x"
 
     for r in rows:
         ours = r["agent"] == "ours"
-        ttq = _fmt_t(r.get("time_to_sb3")) if ours else "-"
-        bar = _fmt_t(r.get("time_to_bar")) if r.get("curve") else "not measured"
-        lines.append(f"| {r['agent']} | {r['network']} ({r['params'] / 1e3:.0f}k) | {r['num_envs']} | "
-                     f"{r['env_steps']:,} | {r['updates']:,} | {r['env_steps'] / r['seconds']:,.0f} | "
-                     f"{r['test_mse']:.4f} | {ttq} | {ratio(r.get('speedup_vs_sb3')) if ours else '-'} | "
-                     f"{bar} | {ratio(r.get('speedup_to_bar_vs_sb3')) if ours else '-'} |")
+        cells = [r["agent"], f"{r['network']} ({r['params'] / 1e3:.0f}k)", str(r["num_envs"]), f"{r['env_steps']:,}",
+                 f"{r['updates']:,}", f"{r['env_steps'] / r['seconds']:,.0f}", f"{r['test_mse']:.4f}",
+                 _fmt_t(r.get("time_to_sb3")) if ours and "time_to_sb3" in r else "-",
+                 ratio(r.get("speedup_vs_sb3")) if ours else "-"]
+        for b in bars:
+            cells.append(_fmt_t(r["time_to"][b]) if r.get("time_to") else "not measured")
+            cells.append(ratio(r.get("speedup_to", {}).get(b)) if ours else "-")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from . import __version__
-from .bench import bench_env, bench_train, format_table, format_train_table, machine_name
+from .bench import AGENTS, bench_env, bench_train, format_table, format_train_table, machine_name, quality_bars
 from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint
 from .config import TrainConfig
 from .data import load_digits
@@ -307,27 +307,28 @@ def _cmd_bench_env(args) -> int:
 
 def _cmd_bench_train(args) -> int:
     agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
-    known = ("ours-conv", "ours-mlp", "sb3-conv", "sb3-mlp", "seed")
-    bad = [a for a in agents if a not in known]
-    if bad or not agents:
-        raise ValueError(f"unknown agent(s) {bad or args.agents!r}; expected a comma-separated subset of "
-                         f"{', '.join(known)}")
-    rows = bench_train(args.seconds, args.seed, agents, log=lambda m: print(m, file=sys.stderr, flush=True))
-    ref = reference_mse(TrainConfig())
-    print(f"Training for {args.seconds:g} s each, pixel mode, T=24, 3 inks; machine: {machine_name()}")
+    if not agents:
+        raise ValueError(f"--agents names no agent; expected a comma-separated subset of {', '.join(AGENTS)}")
+    rows = bench_train(args.seconds, args.seed, agents, mode=args.mode,
+                       log=lambda m: print(m, file=sys.stderr, flush=True))
+    cfg = TrainConfig.preset("reconstruct", args.mode)
+    ref = reference_mse(cfg)
+    print(f"Training for {args.seconds:g} s each, {args.mode} mode, T={cfg.horizon}, {cfg.ink_levels} inks; "
+          f"machine: {machine_name()}")
     print(f"test MSE per pixel on 898 held-out digits: blank canvas {ref['blank_mse']:.4f}, "
-          f"perfect painter in 24 steps {ref['optimal_mse']:.4f}")
+          f"perfect pixel painter in {cfg.horizon} steps {ref['optimal_mse']:.4f}; quality bars "
+          + ", ".join(f"{k} {v:.4f}" for k, v in quality_bars(args.mode).items()))
     print(format_train_table(rows))
     if args.json:
-        atomic_write_json({"seconds": args.seconds, "machine": machine_name(), "reference": ref, "rows": rows},
-                          args.json)
+        atomic_write_json({"seconds": args.seconds, "mode": args.mode, "machine": machine_name(), "reference": ref,
+                           "bars": quality_bars(args.mode), "rows": rows}, args.json)
     return 0
 
 
 def _cmd_bench_all(args) -> int:
     code = _cmd_bench_env(args)
     if code == 0:
-        args.agents, args.seed, args.json = "ours-conv,ours-mlp,sb3-conv,sb3-mlp,seed", 0, None
+        args.agents, args.seed, args.json, args.mode = ",".join(AGENTS), 0, None, "pixel"
         args.seconds = args.train_seconds
         code = _cmd_bench_train(args)
     return code
@@ -427,8 +428,10 @@ def _add_bench(sub) -> None:
     pt = bs.add_parser("train", help="our trainer vs Stable-Baselines3 DQN and the seed article's agent")
     pt.add_argument("--seconds", type=_positive_float, default=60.0, help="wall-clock budget of every agent (default 60)")
     pt.add_argument("--seed", type=int, default=0)
-    pt.add_argument("--agents", default="ours-conv,ours-mlp,sb3-conv,sb3-mlp,seed",
-                    help="comma-separated subset of ours-conv, ours-mlp, sb3-conv, sb3-mlp, seed")
+    pt.add_argument("--mode", default="pixel", choices=("pixel", "pen"), help="the task's action mode (default pixel)")
+    pt.add_argument("--agents", default=",".join(AGENTS),
+                    help="comma-separated subset of ours (the preset's Q-network), ours-mlp, sb3 (SB3 with the "
+                         "same network), sb3-mlp, seed (the seed's agent)")
     pt.add_argument("--json", default=None, help="also write the rows to this JSON file")
     pt.set_defaults(func=_cmd_bench_train)
 

@@ -28,14 +28,11 @@ from .exact import q_star_of_obs, v_star_of_obs
 from .planners import PlannerPolicy
 from .rollout import evaluate_reconstruction, play
 from .seed_agent import run_seed_agent
-from .seeds import SeedRuns, load_results, run_seeds, save_results
+from .seeds import SeedRuns, result_path, run_seeds, save_results
 from .train import train
 
-__all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "RESULTS_DIR",
-           "PLANNERS", "planner_numbers", "result_path", "load_result"]
-
-RESULTS_DIR = "results"
-
+__all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "PLANNERS",
+           "planner_numbers"]
 
 @torch.no_grad()
 def q_error_probe(qnet, buffer, cfg: TrainConfig, generator: torch.Generator, replayed: int = 1024,
@@ -201,22 +198,6 @@ EXPERIMENTS = {e.name: e for e in [
 ]}
 
 
-def result_path(name: str) -> str:
-    """Where the result file of experiment ``name`` is: ``results/NAME.json`` of the course repository
-    (the folder above ``dqngen_lib``), whatever the working directory (a lesson runs in ``notebooks/``)."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), RESULTS_DIR, f"{name}.json")
-
-
-def load_result(name: str) -> dict:
-    """The result file of experiment ``name`` (``seeds.load_results``); a missing file says how to make it."""
-    path = result_path(name)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no result file {path}; make it with: dqngen experiment {name}")
-    return load_results(path)
-
-
 def _train_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quick: bool, log) -> dict:
     if quick:
         cfg = cfg.replace(eval_every=1024, eval_images=20, learning_starts=256)
@@ -239,7 +220,7 @@ def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bo
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
     e = EXPERIMENTS[name]
-    path = out or (result_path(name) if not quick else result_path(name)[:-5] + "-quick.json")
+    path = out or result_path(name + ("-quick" if quick else ""))
     if os.path.exists(path) and not force:
         raise ValueError(f"{path} exists; add --force to overwrite it or give another --out")
     configs = e.configs()

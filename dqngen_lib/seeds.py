@@ -22,7 +22,10 @@ from .config import TrainConfig
 from .train import train
 from .utils import atomic_write_json, machine_info
 
-__all__ = ["SeedRuns", "run_seeds", "summary", "format_table", "plot_bands", "save_results", "load_results"]
+__all__ = ["SeedRuns", "run_seeds", "summary", "format_table", "plot_bands", "save_results", "load_results",
+           "RESULTS_DIR", "result_path", "load_result"]
+
+RESULTS_DIR = "results"
 
 
 @dataclass
@@ -199,3 +202,19 @@ def load_results(path: str) -> dict:
         raise ValueError(f"{path} is not a dqngen result file ({type(exc).__name__}: {exc})") from None
     return data
 
+
+
+def result_path(name: str) -> str:
+    """Where the result file ``name`` is kept: ``results/NAME.json`` of the course repository (the folder
+    above ``dqngen_lib``), whatever the working directory (a lesson runs in ``notebooks/``)."""
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise ValueError(f"a result name is a plain name such as 'pen-dqn', got {name!r}")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), RESULTS_DIR, f"{name}.json")
+
+
+def load_result(name: str) -> dict:
+    """The result file ``name`` (``load_results``); a missing file says the command that makes it."""
+    path = result_path(name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no result file {path}; make it with: dqngen experiment {name}")
+    return load_results(path)

@@ -295,46 +295,27 @@ def test_budget_is_required():
 
 # -- the benchmark against Stable-Baselines3 -----------------------------------------------------
 
-def test_benchmark_against_sb3_runs():
+@pytest.mark.parametrize("mode", ["pixel", "pen"])
+def test_benchmark_against_sb3_runs(mode):
     from dqngen_lib import bench
 
-    rows = bench.bench_train(seconds=0.5, seed=0, agents=("ours-conv", "sb3-conv", "seed"),
-                             cfg=tiny(channels=16, layers=2))
+    cfg = TrainConfig.preset("reconstruct", mode, **{k: v for k, v in TINY.items() if k not in ("channels", "layers")})
+    rows = bench.bench_train(seconds=0.5, seed=0, agents=("ours", "sb3", "seed"), mode=mode, cfg=cfg)
     assert [r["agent"] for r in rows] == ["ours", "Stable-Baselines3 DQN", "seed agent"]
     assert all(r["env_steps"] > 0 and 0.0 <= r["test_mse"] <= 1.0 for r in rows)
-    assert rows[0]["params"] == rows[1]["params"]          # SB3 gets exactly our Q-network
+    assert rows[0]["params"] == rows[1]["params"] and rows[0]["network"] == rows[1]["network"] == cfg.qnet
     assert "time_to_sb3" in rows[0] and rows[0]["curve"] and rows[1]["curve"]
+    bars = bench.quality_bars(mode)
     for r in rows[:2]:                                     # curves: (training seconds, env steps, test MSE)
         seconds = [c[0] for c in r["curve"]]
         assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(r["seconds"])
         assert r["curve"][-1][2] == pytest.approx(r["test_mse"])
-        assert "time_to_bar" in r
+        assert set(r["time_to"]) == set(bars)
+    assert set(rows[0]["speedup_to"]) == set(bars)
     assert bench.time_to_reach([(1.0, 10, 0.5), (2.0, 20, 0.01)], 0.014) == 2.0
     assert bench.time_to_reach([(1.0, 10, 0.5)], 0.014) is None
     table = bench.format_train_table(rows)
     assert table.count("\n") == 4 and "Stable-Baselines3" in table and "not measured" in table
-
-
-def test_two_quick_ctrl_c_say_what_is_kept(tmp_path, capsys):
-    """The second Ctrl-C stops inside a chunk: nothing is saved, and the message says what the folder holds."""
-    def interrupt_twice(trainer, point):
-        os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    out = tmp_path / "young"
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny(), steps=10_000, out=str(out), final_eval=False, callback=interrupt_twice)
-    err = capsys.readouterr().err
-    assert "nothing saved" in err and "holds no checkpoint of this run yet" in err and "is kept" not in err
-    assert not (out / "checkpoint.pt").exists()
-
-
-def test_cli_turns_a_hard_stop_into_exit_130(tmp_path, capsys, monkeypatch):
-    import dqngen_lib.cli as cli
-
-    def stop(*a, **k):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "train", stop)
-    assert cli.main(["train", "--steps", "64", "--out", str(tmp_path / "r"), "--device", "cpu"]) == 130
-    assert "Traceback" not in capsys.readouterr().err
+    assert all(f"time to {b}" in table for b in bars)
+    with pytest.raises(ValueError, match="unknown agent"):
+        bench.bench_train(seconds=0.1, agents=("nope",))

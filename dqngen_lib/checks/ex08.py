@@ -122,7 +122,7 @@ def check_action_order(Agent) -> None:
                          f"pixel, ({env.num_envs}, {levels}, {size}, {size})")
     codec = env.codec
     cells = qmap[0].reshape(-1)
-    in_env_order = torch.stack([qmap[0, codec.decode(a)["ink"] - 1, *_pixel(a % (size * size), size)]
+    in_env_order = torch.stack([qmap[(0, codec.decode(a)["ink"] - 1, *_pixel(a % (size * size), size))]
                                 for a in range(env.num_actions)])
     bad = [a for a in range(env.num_actions) if abs(float(q[0, a]) - float(in_env_order[a])) > 1e-6]
     if bad:
