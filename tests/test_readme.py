@@ -52,6 +52,8 @@ def shrink(argv: list[str]) -> list[str]:
             out += ["--horizon", "8"]          # a generate run's tiny budget still plays whole episodes
     if argv[:2] == ["bench", "env"]:
         out += ["--sizes", "1,4"]
+    if sub == "evaluate" and "--max-images" in out:
+        out[out.index("--max-images") + 1] = "10"      # a planner searches slowly
     return out
 
 
@@ -104,8 +106,15 @@ def test_every_readme_command_does_what_it_says(workdir, capsys, monkeypatch):
                 assert summary["env_steps"] >= 2 * TINY_STEPS
         elif sub == "evaluate":
             m = json.loads(out.out)
-            assert {"task", "mode", "env_steps"} <= set(m)
-            assert ("test_mse" in m) if m["task"] == "reconstruct" else ("judge_lr" in m)
+            if "--planner" in argv:
+                assert m["planner"] == argv[argv.index("--planner") + 1] and 0 < m["test_mse"] < m["blank_mse"]
+            else:
+                assert {"task", "mode", "env_steps"} <= set(m)
+                assert ("test_mse" in m) if m["task"] == "reconstruct" else ("judge_lr" in m)
+        elif sub == "experiment":
+            from dqngen_lib.experiments import EXPERIMENTS
+
+            assert argv == ["experiment", "--list"] and all(name in out.out for name in EXPERIMENTS)
         elif sub == "reconstruct":
             f = np.load(workdir / argv[argv.index("--out") + 1])
             assert f["images"].shape == f["targets"].shape and f["images"].shape[1:] == (8, 8)
@@ -118,4 +127,4 @@ def test_every_readme_command_does_what_it_says(workdir, capsys, monkeypatch):
             assert "| cpu | pixel | 4 |" in out.out and "| cpu | pen | 4 |" in out.out
         else:
             pytest.fail(f"tests/test_readme.py does not know how to check {line!r}")
-    assert {"info", "train", "evaluate", "reconstruct", "sample", "bench"} <= seen
+    assert {"info", "train", "evaluate", "reconstruct", "sample", "experiment", "bench"} <= seen
