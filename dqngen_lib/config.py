@@ -98,6 +98,10 @@ class TrainConfig:
     """discount factor γ"""
     lr: float = 3e-3
     """Adam learning rate"""
+    lr_end: float = 0.0
+    """learning rate reached after lr_decay_steps (linear decay from lr; only when lr_decay_steps > 0)"""
+    lr_decay_steps: int = 0
+    """environment steps over which the learning rate decays linearly from lr to lr_end (0: constant lr)"""
     batch_size: int = 256
     """transitions per gradient update"""
     buffer_size: int = 50_000
@@ -163,7 +167,7 @@ class TrainConfig:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 bad(name, "a positive integer")
         for name in ("latent_dim", "learning_starts", "eps_decay_steps", "eval_every", "seed", "head_layers",
-                     "cond_maps"):
+                     "cond_maps", "lr_decay_steps"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 bad(name, "an integer >= 0")
@@ -181,7 +185,7 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= lo:
                 bad(name, "a positive number")
-        for name in ("max_grad_norm", "checkpoint_every"):
+        for name in ("max_grad_norm", "checkpoint_every", "lr_end"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 bad(name, "a number >= 0")

@@ -95,6 +95,12 @@ class Trainer:
         c = self.cfg
         return linear_schedule(c.eps_start, c.eps_end, c.eps_decay_steps, self.env_steps)
 
+    @property
+    def lr(self) -> float:
+        """The learning rate now: constant, or decaying linearly with the host's step count (like ε)."""
+        c = self.cfg
+        return c.lr if c.lr_decay_steps == 0 else linear_schedule(c.lr, c.lr_end, c.lr_decay_steps, self.env_steps)
+
     # -- the hot loop -----------------------------------------------------------------------
     def update(self) -> None:
         """One gradient update from a replay minibatch, then the target network update."""
@@ -102,6 +108,9 @@ class Trainer:
         batch = self.buffer.sample(c.batch_size, self.replay_gen)
         loss = dqn_loss(self.net, batch, self.target_net, c.gamma, double=c.double, loss=c.loss)
         self.optimizer.zero_grad(set_to_none=True)
+        if c.lr_decay_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr
         loss.backward()
         if c.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.qnet.parameters(), c.max_grad_norm)

@@ -319,3 +319,13 @@ def test_benchmark_against_sb3_runs(mode):
     assert all(f"time to {b}" in table for b in bars)
     with pytest.raises(ValueError, match="unknown agent"):
         bench.bench_train(seconds=0.1, agents=("nope",))
+
+
+def test_learning_rate_decays_with_the_step_count():
+    tr = Trainer(tiny(lr=1e-2, lr_end=1e-3, lr_decay_steps=320, learning_starts=0))
+    assert tr.lr == pytest.approx(1e-2)
+    tr.run_steps(10)                                       # 160 env steps: half-way
+    assert tr.lr == pytest.approx(5.5e-3) and tr.optimizer.param_groups[0]["lr"] == pytest.approx(5.5e-3)
+    tr.run_steps(20)
+    assert tr.lr == pytest.approx(1e-3) and tr.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert Trainer(tiny()).lr == tiny().lr                 # no decay by default
