@@ -32,8 +32,9 @@ __all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_sh
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("reconstruct", "pixel"): {},                                                # lesson 05, pixel mode
     ("reconstruct", "pen"): {"gamma": 0.7},                                      # lesson 05, pen mode
-    ("generate", "pixel"): {"latent_dim": 8, "horizon": 32, "channels": 16, "layers": 5, "gamma": 0.2,
-                            "lr": 1e-3, "batch_size": 128, "updates_per_step": 2.0, "eval_every": 0},  # lesson 07
+    ("generate", "pixel"): {"latent_dim": 8, "horizon": 32, "channels": 16, "layers": 5, "cond_maps": 16,
+                            "gamma": 0.2, "lr": 1e-3, "batch_size": 128, "updates_per_step": 2.0,
+                            "eval_every": 0},                                                    # lesson 07
     ("generate", "pen"): {"latent_dim": 8, "horizon": 32, "channels": 16, "layers": 5, "gamma": 0.7,
                           "lr": 1e-3, "batch_size": 128, "updates_per_step": 2.0, "eval_every": 0},
 }

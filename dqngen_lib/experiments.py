@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import generate, rewards
 from .config import TrainConfig, make_env
 from .data import ink_values
 from .exact import q_star_of_obs, v_star_of_obs
@@ -172,7 +173,53 @@ def _seed_fixes_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quic
     return metrics
 
 
+def _generate_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quick: bool, log) -> dict:
+    """One run of a generation experiment: train, paint 100 digits per class, measure them and their sketches."""
+    cfg = cfg.replace(seed=seed)
+    res = train(cfg, steps=e.quick_steps if quick else e.steps, final_eval=False)
+    per_class = 5 if quick else 100
+    s = generate.sample(res.qnet, cfg, per_class=per_class, seed=0)
+    m = generate.evaluate_images(s["images"], s["labels"], cfg)
+    sketch_m = None
+    if cfg.latent_dim:
+        model = rewards.style_model(cfg.data_path, cfg.ink_levels, cfg.latent_dim,
+                                    rewards.task_options(cfg.task_options)["quantize"])
+        sketches = model.sketch(torch.as_tensor(s["labels"]), torch.as_tensor(s["latent"])).numpy()
+        sketch_m = generate.evaluate_images(sketches, s["labels"], cfg)
+        m["sketch_frechet"] = sketch_m["frechet"]
+        m["pixels_off_sketch"] = float((s["images"] != sketches).reshape(len(sketches), -1).sum(1).mean())
+    fin = res.metrics["final"]
+    m.update(env_steps=fin["env_steps"], updates=fin["updates"], seconds=fin["seconds"],
+             distinct_fraction=m["distinct"] / len(s["images"]))
+    metrics = dict(res.metrics)
+    metrics["final"] = {**fin, **m}
+    metrics["samples"] = s["images"][::per_class].tolist()          # one digit of each class, for pictures
+    if log is not None:
+        log(f"{label} seed {seed}: {fin['env_steps']:,} steps in {fin['seconds']:.0f} s; judges "
+            f"{m['judge_lr']:.3f}/{m['judge_knn']:.3f}, distinct {m['distinct']}, Fréchet {m['frechet']:.3f}")
+    return metrics
+
+
+def _gen(mode: str, **kw) -> TrainConfig:
+    return TrainConfig.preset("generate", mode, device="cpu", **kw)
+
+
 EXPERIMENTS = {e.name: e for e in [
+    Experiment(
+        "gen-rewards",
+        "Generation, pixel mode, the lesson's budget of 600,000 environment steps: the style reward (the lesson's), "
+        "the classifier-only reward (no latent code: nothing random in the observation), and an adversarial "
+        "reward (a discriminator trained online, the reward of a GAN; with the latent code), 3 seeds each, 100 "
+        "digits per class judged by classifiers trained on the test digits.",
+        lambda: {"style reward": _gen("pixel"),
+                 "classifier reward": _gen("pixel", task_options={"reward": "classifier"}, latent_dim=0),
+                 "adversarial reward": _gen("pixel", task_options={"reward": "adversarial"})},
+        steps=600_000, run_one=_generate_one),
+    Experiment(
+        "gen-pen",
+        "Generation in pen mode with the style reward, the preset of lesson 07's pen section, 3 seeds, "
+        "100 digits per class.",
+        lambda: {"pen, style reward": _gen("pen")}, steps=600_000, run_one=_generate_one),
     Experiment(
         "seed-fixes",
         "Pixel task, 60 s of training each on the CPU: the seed article's agent as written, then with exploration, "
