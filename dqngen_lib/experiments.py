@@ -144,6 +144,18 @@ def _bootstrap_configs() -> dict:
     return out
 
 
+def _pen(**kw) -> TrainConfig:
+    return TrainConfig.preset("reconstruct", "pen", device="cpu", eval_every=40_960, eval_images=300, **kw)
+
+
+PEN_ABLATION_STEPS = 300_032
+"""The step budget of the pen ablations (the learning rate decays over it, as the preset's does over 1M)."""
+
+
+def _pen_short(**kw) -> TrainConfig:
+    return _pen(lr_decay_steps=PEN_ABLATION_STEPS, **kw)
+
+
 SEED_STEPS = {
     "the seed, as written": ("seed", ()),
     "+ exploration (ε-greedy)": ("seed", ("explore",)),
@@ -226,6 +238,25 @@ EXPERIMENTS = {e.name: e for e in [
         "then with a real target network, then our batched trainer with the seed's MLP and with the conv Q-map.",
         lambda: {label: TrainConfig.preset("reconstruct", "pixel", device="cpu") for label in SEED_STEPS},
         seconds=60.0, run_one=_seed_fixes_one),
+    Experiment(
+        "pen-dqn",
+        "Pen task, the preset of lesson 05 (`dqngen train --mode pen --seconds 600`): 600 s of training each on "
+        "the CPU (evaluations off the clock), 3 seeds, test MSE on all 898 held-out digits. Run it on an idle "
+        "machine with the thread count you want to report (OMP_NUM_THREADS).",
+        lambda: {"pen DQN (preset)": _pen()}, seconds=600.0),
+    Experiment(
+        "pen-gamma0",
+        "Pen task, the bootstrapping proof: the pen preset against the same agent with γ = 0 (same net, reward "
+        "and budget of 300,032 environment steps, the learning rate decayed over them), 3 seeds.",
+        lambda: {"DQN (γ = 0.9)": _pen_short(), "γ = 0 (no bootstrapping)": _pen_short(gamma=0.0)},
+        steps=PEN_ABLATION_STEPS),
+    Experiment(
+        "pen-ablations",
+        "Pen task, the same budget as pen-gamma0 (whose DQN row is the reference): the preset without its target "
+        "network, without Double DQN, and without replay (each update on the newest transitions), 3 seeds.",
+        lambda: {"no target network": _pen_short(target="none"), "no Double DQN": _pen_short(double=False),
+                 "no replay": _pen_short(replay=False)},
+        steps=PEN_ABLATION_STEPS),
     Experiment(
         "planners",
         "The non-learning baselines on the held-out digits: one-step greedy, two-step lookahead and beam "

@@ -29,7 +29,9 @@ from .data import quantize
 
 __all__ = ["perfect_painter_mse", "Judges", "within_class_l2", "num_distinct", "nearest_l2", "fit_pca", "gaussian_frechet",
            "frechet_distance", "Reference", "make_reference", "generation_metrics", "real_metrics",
-           "class_mean_images", "format_table", "METRIC_NAMES", "TARGETS", "meets_targets"]
+           "class_mean_images", "format_table", "with_sketch_gap", "METRIC_NAMES", "SKETCH_METRIC_NAMES", "TARGETS",
+           "meets_targets"]
+
 
 def perfect_painter_mse(targets: np.ndarray, steps: int, ink_levels: int = 3) -> float:
     """MSE per pixel of the best pixel-mode painter with ``steps`` strokes (lessons 00 and 05).
@@ -52,6 +54,12 @@ METRIC_NAMES = {
     "nearest_train_l2": ("mean L2 to the nearest training image", "{:.2f}"),
     "frechet": ("Fréchet distance (16-d PCA) to test digits", "{:.3f}"),
 }
+# rows shown only when a column has them: how closely a painter follows its sketches (lesson 07)
+SKETCH_METRIC_NAMES = {
+    "sketch_frechet": ("Fréchet distance of the sketches painted", "{:.3f}"),
+    "frechet_above_sketch": ("Fréchet, painted minus sketches", "{:+.3f}"),
+    "pixels_off_sketch": ("pixels (of 64) off the sketch", "{:.1f}"),
+}
 
 # Targets of lesson 07 (8x8, 3 ink levels, 100 digits per class): name -> (low, high), None = open.
 TARGETS = {
@@ -61,6 +69,7 @@ TARGETS = {
     "distinct_fraction": (0.99, None),
     "nearest_train_l2": (0.9, 1.6),
     "frechet": (None, 0.10),
+    "frechet_above_sketch": (None, 0.05),
 }
 
 
@@ -326,19 +335,40 @@ def class_mean_images(train_images, train_labels, labels) -> np.ndarray:
 
 
 def meets_targets(m: dict) -> dict[str, bool]:
-    """Which lesson-07 targets (``TARGETS``) a metrics dict meets."""
+    """Which lesson-07 targets (``TARGETS``) a metrics dict meets (those it has a value for)."""
     out = {}
     for k, (lo, hi) in TARGETS.items():
+        if k not in m:
+            continue
         v = m[k]
         out[k] = (lo is None or v >= lo) and (hi is None or v <= hi)
     return out
 
 
-def _fmt(name: str, m: dict) -> str:
+def _row_names(columns) -> dict:
+    names = dict(METRIC_NAMES)
+    for k, v in SKETCH_METRIC_NAMES.items():
+        if any(k in m for col in columns for m in (col if isinstance(col, list) else [col])):
+            names[k] = v
+    return names
+
+
+def _fmt(name: str, col, names: dict) -> str:
+    """One cell: a metrics dict, or a list of them (seeds) shown as mean ± sd."""
+    runs = col if isinstance(col, list) else [col]
+    if not runs or any(name not in m for m in runs):
+        return ""
     if name == "distinct":
-        return f"{m['distinct']} of {m['num_images']}"
-    v = m[name]
-    return "nan" if v != v else METRIC_NAMES[name][1].format(v)
+        n = runs[0]["num_images"]
+        if len(runs) == 1:
+            return f"{runs[0]['distinct']} of {n}"
+        d = np.array([m["distinct"] for m in runs], dtype=float)
+        return f"{d.mean():.0f} ± {d.std(ddof=1):.0f} of {n}"
+    v = np.array([float(m[name]) for m in runs])
+    fmt = names[name][1]
+    if len(runs) == 1:
+        return "nan" if v[0] != v[0] else fmt.format(v[0])
+    return f"{fmt.format(v.mean())} ± {fmt.replace('+', '').format(v.std(ddof=1))}"
 
 
 def _target(name: str) -> str:
@@ -353,16 +383,29 @@ def _target(name: str) -> str:
     return f">= {lo:g}" if lo is not None else f"<= {hi:g}"
 
 
-def format_table(columns: dict[str, dict], targets: bool = True) -> str:
-    """A plain-text table: one row per metric, one column per metrics dict (e.g. generated, real)."""
-    names = list(METRIC_NAMES)
+def with_sketch_gap(m: dict) -> dict:
+    """``m`` with ``frechet_above_sketch`` (painted minus sketches' Fréchet distance) when it has both."""
+    if "frechet" in m and "sketch_frechet" in m:
+        return {**m, "frechet_above_sketch": m["frechet"] - m["sketch_frechet"]}
+    return m
+
+
+def format_table(columns: dict, targets: bool = True) -> str:
+    """A plain-text table: one row per metric, one column per metrics dict (e.g. generated, real).
+
+    A column may also be a list of metrics dicts, one per seed: its cells show mean ± sd (lesson 07).
+    The rows of ``SKETCH_METRIC_NAMES`` appear when a column has them.
+    """
+    columns = {k: ([with_sketch_gap(m) for m in v] if isinstance(v, list) else with_sketch_gap(v))
+               for k, v in columns.items()}
+    names = _row_names(columns.values())
     heads = list(columns) + (["target"] if targets else [])
     rows = []
     for n in names:
-        cells = [_fmt(n, m) if n in m else "" for m in columns.values()]
+        cells = [_fmt(n, col, names) for col in columns.values()]
         if targets:
             cells.append(_target(n))
-        rows.append([METRIC_NAMES[n][0]] + cells)
+        rows.append([names[n][0]] + cells)
     width0 = max(len(r[0]) for r in rows)
     widths = [max(len(h), *(len(r[i + 1]) for r in rows)) for i, h in enumerate(heads)]
     lines = [" " * width0 + "  " + "  ".join(h.rjust(w) for h, w in zip(heads, widths))]

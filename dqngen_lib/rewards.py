@@ -3,7 +3,7 @@ the potentials whose change is the reward.
 
 A potential ``phi(canvas, class, z) -> (N,)`` scores a canvas for the requested class and latent
 code; the env pays ``r_{t+1} = phi(s_{t+1}) - phi(s_t)``, so an episode's rewards sum to
-``phi(final) - phi(blank)`` (potential-based shaping with gamma = 1). Two potentials:
+``phi(final) - phi(blank)`` (potential-based shaping with gamma = 1). Three potentials:
 
 * ``"classifier"``: ``phi = log p(class | canvas)`` under a logistic regression trained on the
   training digits. It is gamed: the agent learns a few strokes that the classifier is sure about,
@@ -14,12 +14,17 @@ code; the env pays ``r_{t+1} = phi(s_{t+1}) - phi(s_t)``, so an episode's reward
   covariance), and ``phi = -alpha ||canvas - s||^2 / ||s||^2 + beta log p(class | canvas)``.
   The first term makes every latent a different target (diversity, and novelty: the sketches are
   new images, not copies); the second keeps the painting recognisable.
+* ``"adversarial"``: ``phi = alpha log sigmoid(D(canvas, class))`` with a discriminator ``D``
+  trained online to tell the agent's finished canvases from real digits of the class: the reward
+  of a GAN (as SPIRAL gives it to a policy-gradient painter), to test the seed article's claim
+  that DQN-based generation avoids mode collapse.
 
 Everything here is built from the *training* digits, read through ``dqngen_lib.data``; the judges
 of ``dqngen_lib.metrics`` are trained on the *test* digits, which the rewards never see. The
 task's options (``TrainConfig.task_options``, ``dqngen train --task-option KEY=VALUE``) are
-``reward`` ("style" or "classifier"), ``alpha`` and ``beta`` (the weights above) and ``quantize``
-(round the sketches to the painter's inks).
+``reward`` ("style", "classifier" or "adversarial"), ``alpha`` and ``beta`` (the weights above),
+``quantize`` (round the sketches to the painter's inks), and ``disc_lr`` and ``disc_every`` (the
+discriminator's learning rate, and the number of batched environment steps between its updates).
 """
 from __future__ import annotations
 

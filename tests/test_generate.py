@@ -129,7 +129,7 @@ def test_sample_is_reproducible_and_class_ordered(cfg):
     with pytest.raises(ValueError, match="per_class"):
         G.sample(q, cfg, per_class=0)
     with pytest.raises(ValueError, match="task 'generate'"):
-        G.sample(q, cfg.replace(task="reconstruct"))
+        G.sample(q, cfg.replace(task="reconstruct", cond_maps=0))
 
 
 def test_boltzmann_sampling(cfg):

@@ -136,3 +136,19 @@ def test_format_table_lists_every_metric_and_target(ref):
         assert title in table
     assert "generated" in table and "target" in table and "0.9 to 1.6" in table
     assert f"{real['distinct']} of {real['num_images']}" in table
+
+
+def test_format_table_over_seeds_and_the_sketch_gap():
+    base = {"judge_lr": 0.99, "judge_knn": 0.98, "within_class_l2": 2.1, "distinct": 998, "num_images": 1000,
+            "nearest_train_l2": 1.3, "frechet": 0.07, "sketch_frechet": 0.04, "pixels_off_sketch": 5.0}
+    runs = [base, dict(base, frechet=0.09, distinct=990), dict(base, frechet=0.08, distinct=994)]
+    table = M.format_table({"style": runs, "one seed": base})
+    assert "0.080 ± 0.010" in table                                     # mean ± sd of the Fréchet distance
+    assert "994 ± 4 of 1000" in table and "998 of 1000" in table
+    assert "+0.040 ± 0.010" in table and "<= 0.05" in table             # painted minus sketches
+    assert M.SKETCH_METRIC_NAMES["pixels_off_sketch"][0] in table
+    plain = M.format_table({"no sketches": {k: v for k, v in base.items() if "sketch" not in k}})
+    assert all(title not in plain for title, _ in M.SKETCH_METRIC_NAMES.values())
+    assert M.with_sketch_gap(base)["frechet_above_sketch"] == pytest.approx(0.03)
+    ok = M.meets_targets(M.with_sketch_gap(dict(base, sketch_frechet=0.01)))
+    assert ok["frechet"] and not ok["frechet_above_sketch"]
