@@ -190,7 +190,7 @@ def load_resume_state(ck: Checkpoint) -> dict:
 # The checkpoints that ship with the course (lesson 08)
 # ---------------------------------------------------------------------------------------------
 
-PRETRAINED = {"pixel": "pixel_reconstruct.pt", "pen": "pen_reconstruct.pt"}
+PRETRAINED = {"pixel": "pixel_reconstruct.pt", "pen": "pen_reconstruct.pt", "pen_generate": "pen_generate.pt"}
 
 
 def pretrained_path(name: str = "pixel") -> str:

@@ -28,6 +28,7 @@ from .experiments import EXPERIMENTS, run_experiment
 from .generate import evaluate_generation, sample
 from .metrics import num_distinct
 from .planners import PlannerPolicy, parse_planner
+from .rewards import task_options
 from .rollout import evaluate_reconstruction, reconstruct, reference_mse
 from .train import train
 from .utils import atomic_write_json, check_writable, describe_device, get_device, nan_to_none, save_npz
@@ -238,6 +239,7 @@ def evaluate_checkpoint(path: str, split: str | None = None, device="auto") -> d
         if split is not None:
             raise ValueError(f"--split {split} applies to reconstruction; a generate checkpoint is judged by "
                              "classifiers trained on the test digits against the real test digits")
+        out["reward"] = task_options(ck.cfg.task_options)["reward"]
         out.update(evaluate_generation(ck))
     return out
 

@@ -36,8 +36,9 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("generate", "pixel"): {"latent_dim": 8, "horizon": 32, "channels": 16, "layers": 5, "cond_maps": 16,
                             "gamma": 0.2, "lr": 1e-3, "batch_size": 128, "updates_per_step": 2.0,
                             "eval_every": 0},                                                    # lesson 07
-    ("generate", "pen"): {"latent_dim": 8, "horizon": 32, "channels": 16, "layers": 5, "gamma": 0.7,
-                          "lr": 1e-3, "batch_size": 128, "updates_per_step": 2.0, "eval_every": 0},
+    ("generate", "pen"): {"latent_dim": 8, "horizon": 32, "qnet": "pen", "pen_segment": True, "channels": 32,
+                          "layers": 3, "cond_maps": 16, "gamma": 0.7, "lr": 1e-3, "batch_size": 128,
+                          "updates_per_step": 2.0, "eval_every": 0},                             # lesson 07, pen
 }
 
 

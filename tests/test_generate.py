@@ -192,6 +192,23 @@ def test_cli_train_sample_evaluate(tmp_path, capsys):
     assert ev["num_images"] == 1000 and 0.9 < ev["real"]["judge_knn"] <= 1.0
 
 
+@pytest.mark.parametrize("mode, reward", [("pixel", "classifier"), ("pixel", "adversarial"), ("pen", "style"),
+                                          ("pen", "adversarial")])
+def test_cli_sample_and_evaluate_work_for_every_reward_and_mode(tmp_path, capsys, mode, reward):
+    out = tmp_path / "run"
+    extra = ["--latent-dim", "0"] if reward == "classifier" else []
+    assert main(["train", "--task", "generate", "--mode", mode, "--task-option", f"reward={reward}", "--steps", "192",
+                 "--out", str(out), "--no-progress", "--num-envs", "16", "--learning-starts", "64", "--batch-size",
+                 "32", "--horizon", "6"] + extra) == 0
+    assert main(["sample", "--checkpoint", str(out), "--per-class", "2", "--out", str(tmp_path / "s.npz")]) == 0
+    s = np.load(tmp_path / "s.npz")
+    assert s["images"].shape == (20, 8, 8) and s["labels"].tolist() == [k for k in range(10) for _ in range(2)]
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(out)]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["reward"] == reward and ev["mode"] == mode and 0.0 <= ev["judge_knn"] <= 1.0 and ev["num_images"] == 1000
+
+
 def test_cli_sample_errors(tmp_path, capsys):
     assert main(["sample", "--checkpoint", str(tmp_path / "nope"), "--out", str(tmp_path / "x.npz")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
