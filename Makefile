@@ -41,7 +41,7 @@ test: install
 	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || echo "chromium could not be installed"; \
 	fi
 	env -u MPLBACKEND FAST=1 $(PY) -m pytest $(PYTEST_FLAGS) tests notebooks \
-	  --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-current-env
+	  --nbval --nbval-sanitize-with $(CURDIR)/tests/sanitize.cfg --nbval-current-env
 	env -u MPLBACKEND FAST=1 $(PY) -m pytest $(PYTEST_FLAGS) solutions exercises --nbval-lax --nbval-current-env
 
 exercises:

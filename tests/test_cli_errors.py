@@ -79,8 +79,8 @@ def data_files(tmp_path_factory):
     (["evaluate", "--checkpoint", "nowhere"], "no checkpoint at"),
     (["evaluate", "--checkpoint", "nowhere", "--device", "gpu"], "unknown device 'gpu'"),
 ])
-def test_bad_values_are_named(capsys, tmp_path, argv, match):
-    os.chdir(tmp_path)
+def test_bad_values_are_named(capsys, tmp_path, monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, *argv)
     assert code == 2 and match in err, err
     assert not (tmp_path / "x").exists()
