@@ -148,7 +148,7 @@ def _pen(**kw) -> TrainConfig:
     return TrainConfig.preset("reconstruct", "pen", device="cpu", eval_every=40_960, eval_images=300, **kw)
 
 
-PEN_ABLATION_STEPS = 300_032
+PEN_ABLATION_STEPS = 150_016
 """The step budget of the pen ablations (the learning rate decays over it, as the preset's does over 1M)."""
 
 
@@ -219,14 +219,14 @@ def _gen(mode: str, **kw) -> TrainConfig:
 EXPERIMENTS = {e.name: e for e in [
     Experiment(
         "gen-rewards",
-        "Generation, pixel mode, the lesson's budget of 600,000 environment steps: the style reward (the lesson's), "
+        "Generation, pixel mode, 200,000 environment steps each (the budget of lesson 07's live run): the style reward (the lesson's), "
         "the classifier-only reward (no latent code: nothing random in the observation), and an adversarial "
         "reward (a discriminator trained online, the reward of a GAN; with the latent code), 3 seeds each, 100 "
         "digits per class judged by classifiers trained on the test digits.",
         lambda: {"style reward": _gen("pixel"),
                  "classifier reward": _gen("pixel", task_options={"reward": "classifier"}, latent_dim=0),
                  "adversarial reward": _gen("pixel", task_options={"reward": "adversarial"})},
-        steps=600_000, run_one=_generate_one),
+        steps=200_000, run_one=_generate_one),
     Experiment(
         "gen-pen",
         "Generation in pen mode with the style reward, the preset of lesson 07's pen section, 3 seeds, "
@@ -247,7 +247,7 @@ EXPERIMENTS = {e.name: e for e in [
     Experiment(
         "pen-gamma0",
         "Pen task, the bootstrapping proof: the pen preset against the same agent with γ = 0 (same net, reward "
-        "and budget of 300,032 environment steps, the learning rate decayed over them), 3 seeds.",
+        "and budget of 150,016 environment steps, the learning rate decayed over them), 3 seeds.",
         lambda: {"DQN (γ = 0.9)": _pen_short(), "γ = 0 (no bootstrapping)": _pen_short(gamma=0.0)},
         steps=PEN_ABLATION_STEPS),
     Experiment(

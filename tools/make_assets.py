@@ -25,7 +25,7 @@ ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 RECIPES = {
     "pixel": (TrainConfig.preset("reconstruct", "pixel", device="cpu", seed=0), 240_000),
     # the pen preset's learning rate decays over 1M steps; here over the asset's shorter budget
-    "pen": (TrainConfig.preset("reconstruct", "pen", device="cpu", seed=0, lr_decay_steps=600_000), 600_000),
+    "pen": (TrainConfig.preset("reconstruct", "pen", device="cpu", seed=0, lr_decay_steps=200_000), 200_000),
     "pen_generate": (TrainConfig.preset("generate", "pen", device="cpu", seed=0), 600_000),
 }
 
