@@ -219,7 +219,8 @@ def _gen(mode: str, **kw) -> TrainConfig:
 EXPERIMENTS = {e.name: e for e in [
     Experiment(
         "gen-rewards",
-        "Generation, pixel mode, 200,000 environment steps each (the budget of lesson 07's live run): the style reward (the lesson's), "
+        "Generation, pixel mode, 200,000 environment steps each (the budget of lesson 07's live run): the style "
+        "reward (the lesson's), "
         "the classifier-only reward (no latent code: nothing random in the observation), and an adversarial "
         "reward (a discriminator trained online, the reward of a GAN; with the latent code), 3 seeds each, 100 "
         "digits per class judged by classifiers trained on the test digits.",
