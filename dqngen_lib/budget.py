@@ -15,15 +15,29 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Clock", "Event", "run_budget", "check_budget"]
+__all__ = ["Clock", "CLOCKS", "check_clock", "Event", "run_budget", "check_budget"]
+
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""What a budget in seconds counts: ``"wall"`` clock time, or ``"cpu"`` seconds of this process (all its
+threads), which another program on the machine does not eat into: fair budgets on a shared CPU."""
+
+
+def check_clock(clock: str) -> None:
+    """``ValueError`` unless ``clock`` names one of ``CLOCKS``."""
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}; expected one of {', '.join(map(repr, CLOCKS))}")
 
 
 class Clock:
-    """Seconds of training: wall time since ``start`` minus the pauses, plus ``offset`` (a resumed run)."""
+    """Seconds of training: time since ``start`` minus the pauses, plus ``offset`` (a resumed run);
+    ``kind`` is ``"wall"`` (the default) or ``"cpu"`` (``CLOCKS``)."""
 
-    def __init__(self, offset: float = 0.0):
+    def __init__(self, offset: float = 0.0, kind: str = "wall"):
+        check_clock(kind)
+        self.now = CLOCKS[kind]
         self.offset = float(offset)
-        self.t0 = time.perf_counter()
+        self.t0 = self.now()
         self.paused_for = 0.0
         self._frozen = None
 
@@ -31,17 +45,17 @@ class Clock:
         """Seconds of training so far (constant while the clock is paused)."""
         if self._frozen is not None:
             return self._frozen
-        return self.offset + time.perf_counter() - self.t0 - self.paused_for
+        return self.offset + self.now() - self.t0 - self.paused_for
 
     def pause(self, fn: Callable[[], object]):
         """Run ``fn()`` with the clock stopped; returns its result."""
-        t = time.perf_counter()
+        t = self.now()
         self._frozen = self.elapsed()
         try:
             return fn()
         finally:
             self._frozen = None
-            self.paused_for += time.perf_counter() - t
+            self.paused_for += self.now() - t
 
 
 @dataclass

@@ -9,6 +9,10 @@ and records the file's SHA-256 and step count, and the resume file records the s
 a mismatched pair is refused. The resume file is written first under a new name and the old one
 removed only after the new checkpoint is in place: a crash at any moment leaves a consistent
 pair. Every file is written atomically (a temporary file, then a rename).
+
+The GAN baseline of lesson 07 (``dqngen_lib.gan``) is kept in the same format, tagged
+``"kind": "gan"``: its config, both networks' weights, the optimizers and the training record
+(``save_gan``); ``load_checkpoint`` returns a ``GanCheckpoint`` for it.
 """
 from __future__ import annotations
 
@@ -21,9 +25,10 @@ from typing import Any
 import torch
 
 from .config import TrainConfig, make_qnet
+from .gan import GAN_KIND, Gan, GanConfig
 from .utils import atomic_save, check_writable, get_device, nan_to_none
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "load_resume_state", "check_out_dir", "run_exists",
+__all__ = ["Checkpoint", "GanCheckpoint", "save_gan", "save_checkpoint", "load_checkpoint", "load_resume_state", "check_out_dir", "run_exists",
            "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained", "FORMAT", "FORMAT_VERSION"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -50,6 +55,47 @@ class Checkpoint:
     def metrics(self) -> dict:
         """The training record (``curves``, ``eval``, ``final``) saved with the checkpoint."""
         return self.extra.get("metrics", {})
+
+
+@dataclass
+class GanCheckpoint:
+    """A loaded GAN checkpoint (lesson 07): the config, the GAN (eval mode), the optimizers' state, extras."""
+
+    cfg: GanConfig
+    gan: Gan
+    optimizer_state: dict | None
+    extra: dict
+    path: str
+
+    @property
+    def metrics(self) -> dict:
+        """The training record (``curves``, ``final``) saved with the checkpoint."""
+        return self.extra.get("metrics", {})
+
+
+def save_gan(out_dir: str, cfg: GanConfig, gan: Gan, optimizers=(), extra: dict | None = None) -> str:
+    """Write the GAN baseline to ``out_dir/checkpoint.pt`` (the course's checkpoint format, kind
+    ``"gan"``); returns its path. ``optimizers``: the generator's and the discriminator's."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, CHECKPOINT_FILE)
+    state = {"format": FORMAT, "version": FORMAT_VERSION, "kind": GAN_KIND, "cfg": cfg.to_dict(),
+             "gan": {k: v.detach().cpu() for k, v in gan.state_dict().items()},
+             "optimizer": [o.state_dict() for o in optimizers] or None, "extra": nan_to_none(extra or {})}
+    atomic_save(state, path)
+    return path
+
+
+def _load_gan(st: dict, file: str, device) -> GanCheckpoint:
+    try:
+        cfg = GanConfig.from_dict(st["cfg"])
+        gan = Gan(cfg)
+        gan.load_state_dict(st["gan"])
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()
+        raise ValueError(f"{file}: not a loadable GAN checkpoint ({' '.join(first[:3])})") from None
+    gan.to(device).eval()
+    return GanCheckpoint(cfg=cfg, gan=gan, optimizer_state=st.get("optimizer"), extra=st.get("extra") or {},
+                         path=os.path.dirname(os.path.abspath(file)))
 
 
 def _sha256(path: str) -> str:
@@ -129,8 +175,13 @@ def save_checkpoint(out_dir: str, cfg: TrainConfig, qnet: torch.nn.Module, optim
     return path
 
 
-def load_checkpoint(path: str, device="auto") -> Checkpoint:
-    """Load a checkpoint folder (or its ``checkpoint.pt``); the Q-network is rebuilt from the config.
+KINDS = ("dqn", GAN_KIND)
+
+
+def load_checkpoint(path: str, device="auto", kind: str | None = None) -> Checkpoint | GanCheckpoint:
+    """Load a checkpoint folder (or its ``checkpoint.pt``); the Q-network is rebuilt from the config
+    (a GAN checkpoint of ``save_gan`` gives a ``GanCheckpoint``). ``kind``: ``"dqn"`` or ``"gan"``
+    refuses the other kind with a ``ValueError`` (None: either).
 
     A missing file raises ``FileNotFoundError``; a corrupt file, another format, or weights that
     do not fit the config raise ``ValueError`` saying what is wrong. ``device``: where the
@@ -147,6 +198,14 @@ def load_checkpoint(path: str, device="auto") -> Checkpoint:
     if st.get("version") != FORMAT_VERSION:
         raise ValueError(f"{file}: checkpoint format version {st.get('version')!r}, this dqngen reads "
                          f"{FORMAT_VERSION}; retrain it with this version")
+    found = st.get("kind", "dqn")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown checkpoint kind {kind!r}; expected one of {KINDS}")
+    if kind is not None and found != kind:
+        what = {"dqn": "a DQN agent's (dqngen train)", GAN_KIND: "the GAN baseline's (dqngen gan)"}
+        raise ValueError(f"{file} is {what.get(found, repr(found))} checkpoint; this needs {what[kind]}")
+    if found == GAN_KIND:
+        return _load_gan(st, file, device)
     try:
         cfg = TrainConfig.from_dict(st["cfg"])
     except (ValueError, TypeError) as exc:

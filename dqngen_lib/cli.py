@@ -1,7 +1,7 @@
 """The ``dqngen`` command line (also ``python -m dqngen_lib``).
 
-Every subcommand is wired here, from the fixed table ``COMMANDS``: ``info``, ``train``,
-``evaluate``, ``reconstruct``, ``sample`` and ``bench``. Each takes its options from argparse, calls
+Every subcommand is wired here, from the fixed table ``COMMANDS``: ``info``, ``train``, ``gan``,
+``evaluate``, ``reconstruct``, ``sample``, ``experiment`` and ``bench``. Each takes its options from argparse, calls
 the library, and returns an exit code; a bad value is reported as one line naming it (exit 2).
 ``train`` starts from the preset of the lesson of its task and mode (``TrainConfig.preset``), so a
 README command trains the same agent as its lesson.
@@ -21,17 +21,18 @@ import numpy as np
 
 from . import __version__
 from .bench import AGENTS, bench_env, bench_train, format_table, format_train_table, machine_name, quality_bars
-from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint
+from .checkpoint import CHECKPOINT_FILE, GanCheckpoint, check_out_dir, load_checkpoint, run_exists, save_gan
 from .config import TrainConfig
 from .data import load_digits
 from .experiments import EXPERIMENTS, run_experiment
-from .generate import evaluate_generation, sample
+from .gan import GanConfig, train_gan
+from .generate import evaluate_generation, sample_checkpoint
 from .metrics import num_distinct
 from .planners import PlannerPolicy, parse_planner
 from .rewards import task_options
 from .rollout import evaluate_reconstruction, reconstruct, reference_mse
 from .train import train
-from .utils import atomic_write_json, check_writable, describe_device, get_device, nan_to_none, save_npz
+from .utils import atomic_write_json, check_writable, describe_device, field_docs, get_device, nan_to_none, save_npz
 from .viz import plot_learning_curves
 
 __all__ = ["main", "build_parser", "COMMANDS", "evaluate_checkpoint", "evaluate_planner"]
@@ -194,7 +195,7 @@ def _cmd_train(args) -> int:
     if args.seconds is None and args.steps is None:
         raise ValueError("give a budget: --seconds or --steps")
     if args.resume:
-        ck = load_checkpoint(args.resume)
+        ck = load_checkpoint(args.resume, kind="dqn")
         cfg = ck.cfg
         given, old = _given_options(args), cfg.to_dict()
         new = TrainConfig.from_dict({**old, **given}).to_dict()
@@ -226,10 +227,39 @@ def _cmd_train(args) -> int:
     return 130 if fin.get("interrupted") else 0
 
 
+def _cmd_gan(args) -> int:
+    if args.seconds is None and args.steps is None:
+        raise ValueError("give a budget: --seconds or --steps")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(GanConfig) if getattr(args, f.name) is not None}
+    cfg = GanConfig(**given)
+    if run_exists(args.out) and not args.force:
+        raise ValueError(f"{args.out!r} already holds a run (checkpoint.pt); add --force to start over in it, or "
+                         "choose another --out folder")
+    check_out_dir(args.out, force=args.force)
+    res = train_gan(cfg, seconds=args.seconds, steps=args.steps)
+    fin = res.metrics["final"]
+    save_gan(args.out, cfg, res.gan, res.optimizers, extra={"metrics": res.metrics, "updates": fin["updates"],
+                                                             "elapsed": fin["seconds"]})
+    atomic_write_json(nan_to_none(res.metrics), os.path.join(args.out, "metrics.json"))
+    print(json.dumps({k: fin[k] for k in ("updates", "seconds", "interrupted")}))
+    print(f"wrote {os.path.join(args.out, CHECKPOINT_FILE)} and metrics.json; measure it with: dqngen evaluate "
+          f"--checkpoint {args.out}", file=sys.stderr)
+    return 130 if fin["interrupted"] else 0
+
+
 def evaluate_checkpoint(path: str, split: str | None = None, device="auto") -> dict:
     """Metrics of a checkpoint: its training summary plus held-out reconstruction quality (reconstruct
-    task, on ``split``, default test) or generation quality and diversity (generate task)."""
+    task, on ``split``, default test) or generation quality and diversity (generate task, and the GAN
+    baseline of ``dqngen gan``, measured the same way)."""
     ck = load_checkpoint(path, device=device)
+    if isinstance(ck, GanCheckpoint):
+        if split is not None:
+            raise ValueError(f"--split {split} applies to reconstruction; a GAN is judged by classifiers trained "
+                             "on the test digits against the real test digits")
+        out = {"checkpoint": ck.path, "task": "generate", "model": "gan", "updates": ck.extra.get("updates"),
+               "train_seconds": ck.extra.get("elapsed")}
+        out.update(evaluate_generation(ck))
+        return out
     out = {"checkpoint": ck.path, "task": ck.cfg.task, "mode": ck.cfg.mode, "qnet": ck.cfg.qnet,
            "env_steps": ck.extra.get("env_steps"), "updates": ck.extra.get("updates"),
            "train_seconds": ck.extra.get("elapsed")}
@@ -275,7 +305,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_reconstruct(args) -> int:
     out = _npz_out(args.out, args.force)
-    ck = load_checkpoint(args.checkpoint, device=args.device)
+    ck = load_checkpoint(args.checkpoint, device=args.device, kind="dqn")
     images, targets, _ = reconstruct(ck.qnet, ck.cfg, split=args.split, max_images=args.max_images)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_npz(out, images=images.astype(np.float32), targets=targets.astype(np.float32))
@@ -286,7 +316,7 @@ def _cmd_reconstruct(args) -> int:
 def _cmd_sample(args) -> int:
     out = _npz_out(args.out, args.force)
     ck = load_checkpoint(args.checkpoint, device=args.device)
-    s = sample(ck.qnet, ck.cfg, per_class=args.per_class, seed=args.seed, temperature=args.temperature)
+    s = sample_checkpoint(ck, per_class=args.per_class, seed=args.seed, temperature=args.temperature)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_npz(out, images=s["images"], labels=s["labels"], latent=s["latent"])
     print(json.dumps({"out": out, "images": int(len(s["images"])), "size": int(s["images"].shape[-1]),
@@ -363,6 +393,27 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
 
+def _add_gan(sub) -> None:
+    p = sub.add_parser("gan", help="train the GAN baseline of lesson 07",
+                       description="Train the class-conditional GAN (two MLPs) that lesson 07 sets against the DQN "
+                                   "painters, on the training digits; writes checkpoint.pt and metrics.json into "
+                                   "--out. 'dqngen evaluate' and 'dqngen sample' take its folder.")
+    p.add_argument("--seconds", type=_positive_float, default=None, help="training budget in seconds")
+    p.add_argument("--steps", type=_positive_int, default=None,
+                   help="training budget in updates (deterministic on CPU)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
+    docs = field_docs(GanConfig)
+    g = p.add_argument_group("hyper-parameters (GanConfig)")
+    for f in dataclasses.fields(GanConfig):
+        typ = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+        if f.name == "device":
+            typ = _device
+        g.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=typ, default=None,
+                       help=docs.get(f.name, "").replace("%", "%%") + f" (default {f.default!r})")
+    p.set_defaults(func=_cmd_gan)
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of a checkpoint or of a planner, as JSON",
                        description="The held-out metrics of a trained agent (--checkpoint), or of a planner "
@@ -398,8 +449,8 @@ def _add_reconstruct(sub) -> None:
 def _add_sample(sub) -> None:
     p = sub.add_parser("sample", help="paint new digits with a generate checkpoint (lesson 07)",
                        description="Paint --per-class digits of every class with a checkpoint trained with "
-                                   "--task generate; writes an .npz with arrays images (N, H, W) in [0, 1], "
-                                   "labels (N,) and latent (N, D).")
+                                   "--task generate (or the GAN baseline of 'dqngen gan'); writes an .npz with "
+                                   "arrays images (N, H, W) in [0, 1], labels (N,) and latent (N, D).")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (or its checkpoint.pt)")
     p.add_argument("--per-class", type=_positive_int, default=100, help="digits per class (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents (same seed, same file on CPU)")
@@ -466,7 +517,7 @@ def _add_experiment(sub) -> None:
 
 
 # The subcommands, in the order ``dqngen --help`` lists them.
-COMMANDS = (("info", _add_info), ("train", _add_train), ("evaluate", _add_evaluate),
+COMMANDS = (("info", _add_info), ("train", _add_train), ("gan", _add_gan), ("evaluate", _add_evaluate),
             ("reconstruct", _add_reconstruct), ("sample", _add_sample), ("experiment", _add_experiment),
             ("bench", _add_bench))
 

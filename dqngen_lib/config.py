@@ -8,10 +8,8 @@ and ``make_qnet`` build the digits, a ``VecCanvasEnv`` and the Q-network of a co
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
-import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +22,7 @@ from .data import Digits, load_data
 from .envs import MODES, TASKS, VecCanvasEnv, channel_names, num_actions
 from .nets import QNET_KINDS, STOP_Q
 from .rewards import task_options
-from .utils import get_device
+from .utils import field_docs, get_device
 
 __all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_shape"]
 
@@ -151,7 +149,7 @@ class TrainConfig:
     @classmethod
     def field_docs(cls) -> dict[str, str]:
         """``{field name: its docstring}``."""
-        return _field_docs(cls)
+        return field_docs(cls)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
@@ -252,20 +250,6 @@ class TrainConfig:
             if value not in allowed:
                 raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(map(repr, allowed))}")
         return cls(**{**PRESETS[(task, mode)], "task": task, "mode": mode, **overrides})
-
-
-@functools.lru_cache(maxsize=None)
-def _field_docs(cls) -> dict[str, str]:
-    try:
-        tree = ast.parse(inspect.getsource(cls).lstrip())
-    except (OSError, TypeError):
-        return {}
-    docs, body = {}, tree.body[0].body
-    for a, b in zip(body, body[1:]):
-        if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr) \
-                and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str):
-            docs[a.target.id] = b.value.value.strip()
-    return docs
 
 
 

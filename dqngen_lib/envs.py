@@ -401,6 +401,22 @@ class VecCanvasEnv:
             self.phi = torch.where(d, self.potential(self.canvas, self.label, self.latent), self.phi)
         return self.observation()
 
+    @property
+    def relabels(self) -> bool:
+        """Whether the rewards of replayed transitions must be recomputed when sampled: a potential that
+        learns while the agent does (the relabelled adversarial reward of lesson 07)."""
+        return bool(getattr(self.potential, "relabel", False)) and hasattr(self.potential, "relabel_rewards")
+
+    def relabel(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """The rewards (N,) of transitions ``obs -> next_obs`` (observations of this env) under the
+        potential as it is now, ``phi(s') - phi(s)`` (lesson 07); read from the observations' canvas and
+        class planes, without host synchronisation."""
+        if not self.relabels:
+            raise ValueError("this environment's rewards are fixed when a transition is stored; only a "
+                             "learning potential with relabel on (the adversarial reward) recomputes them")
+        labels = obs[:, 1:1 + self.num_classes, 0, 0].argmax(1)
+        return self.potential.relabel_rewards(obs[:, 0], next_obs[:, 0], labels)
+
     # -- observation ----------------------------------------------------------------------------
     def observation(self) -> torch.Tensor:
         """The current observation, float32 (N, C, H, W); channels as in ``channel_names``."""

@@ -14,7 +14,10 @@ overestimation bias ``E[max_a Q(s, a) - V*(s)]`` (lesson 05).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -23,17 +26,20 @@ import numpy as np
 import torch
 
 from . import generate, rewards
-from .config import TrainConfig, make_env
+from .config import TrainConfig, dataset, make_env
 from .data import ink_values
+from .envs import VecCanvasEnv
 from .exact import q_star_of_obs, v_star_of_obs
+from .gan import GanConfig, train_gan
 from .planners import PlannerPolicy
 from .rollout import evaluate_reconstruction, play
 from .seed_agent import run_seed_agent
 from .seeds import SeedRuns, result_path, run_seeds, save_results
 from .train import train
+from .utils import atomic_write_json
 
 __all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "PLANNERS",
-           "planner_numbers"]
+           "planner_numbers", "FLOOR_PAINTERS", "paint_targets", "generation_floors", "GEN_VS_GAN_SECONDS"]
 
 @torch.no_grad()
 def q_error_probe(qnet, buffer, cfg: TrainConfig, generator: torch.Generator, replayed: int = 1024,
@@ -95,7 +101,9 @@ class ProbeCallback:
 class Experiment:
     """A named comparison: ``configs`` ``{label: TrainConfig}`` trained over seeds for ``steps`` each (or
     ``seconds``), with an optional ``callback`` factory for ``train`` and ``extra(quick)`` data stored
-    beside the runs (planner numbers). ``run_one(experiment, label, cfg, seed, quick, log)`` replaces
+    beside the runs (planner numbers). ``threads``: torch's thread count for the runs (a budget in
+    seconds of one thread is fair to every model only at a fixed count); ``clock``: what a budget in
+    ``seconds`` counts (``budget.CLOCKS``: "wall" time, or "cpu" seconds of the process). ``run_one(experiment, label, cfg, seed, quick, log)`` replaces
     ``train`` for agents that are not the course's trainer (the seed's); it returns the run's
     metrics dict (``final`` with ``test_mse``, ``env_steps``, ``updates``, ``seconds``)."""
 
@@ -108,6 +116,8 @@ class Experiment:
     callback: Callable[[], object] | None = None
     extra: Callable[[bool], dict] | None = None
     run_one: Callable | None = None
+    threads: int | None = None
+    clock: str = "wall"
 
 
 PLANNERS = {"pen": ("greedy", "lookahead:2", "beam:16", "beam:64"), "pixel": ("greedy",)}
@@ -185,35 +195,139 @@ def _seed_fixes_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quic
     return metrics
 
 
-def _generate_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quick: bool, log) -> dict:
-    """One run of a generation experiment: train, paint 100 digits per class, measure them and their sketches."""
-    cfg = cfg.replace(seed=seed)
-    res = train(cfg, steps=e.quick_steps if quick else e.steps, final_eval=False)
-    per_class = 5 if quick else 100
-    s = generate.sample(res.qnet, cfg, per_class=per_class, seed=0)
-    m = generate.evaluate_images(s["images"], s["labels"], cfg)
-    sketch_m = None
-    if cfg.latent_dim:
+def _sample_metrics(images, labels, latent, cfg: TrainConfig) -> dict:
+    """The metrics of lesson 07 of painted digits, with those of the sketches they were asked for."""
+    m = generate.evaluate_images(images, labels, cfg)
+    if cfg.latent_dim and rewards.task_options(cfg.task_options)["reward"] == "style":
         model = rewards.style_model(cfg.data_path, cfg.ink_levels, cfg.latent_dim,
                                     rewards.task_options(cfg.task_options)["quantize"])
-        sketches = model.sketch(torch.as_tensor(s["labels"]), torch.as_tensor(s["latent"])).numpy()
-        sketch_m = generate.evaluate_images(sketches, s["labels"], cfg)
-        m["sketch_frechet"] = sketch_m["frechet"]
-        m["pixels_off_sketch"] = float((s["images"] != sketches).reshape(len(sketches), -1).sum(1).mean())
-    fin = res.metrics["final"]
-    m.update(env_steps=fin["env_steps"], updates=fin["updates"], seconds=fin["seconds"],
-             distinct_fraction=m["distinct"] / len(s["images"]))
-    metrics = dict(res.metrics)
+        sketches = model.sketch(torch.as_tensor(labels), torch.as_tensor(latent)).numpy()
+        m["sketch_frechet"] = generate.evaluate_images(sketches, labels, cfg)["frechet"]
+        m["pixels_off_sketch"] = float((images != sketches).reshape(len(sketches), -1).sum(1).mean())
+    return m
+
+
+def _generate_one(e: Experiment, label: str, cfg, seed: int, quick: bool, log) -> dict:
+    """One run of a generation experiment: train (a DQN painter, or the GAN baseline for a ``GanConfig``),
+    paint 100 digits per class, measure them (and, for the style reward, the sketches they were asked for)."""
+    cfg = cfg.replace(seed=seed)
+    steps = e.quick_steps if quick else e.steps
+    seconds = None if quick else e.seconds
+    per_class = 5 if quick else 100
+    if isinstance(cfg, GanConfig):
+        res = train_gan(cfg, seconds=seconds, steps=200 if quick else steps, clock=e.clock)
+        s = res.gan.sample(np.repeat(np.arange(10), per_class), seed=0)
+        m = generate.evaluate_images(s["images"], s["labels"], cfg)
+        fin, metrics = res.metrics["final"], dict(res.metrics)
+        m.update(updates=fin["updates"], seconds=fin["seconds"])
+        head = f"{fin['updates']:,} updates"
+    else:
+        res = train(cfg, steps=steps, seconds=seconds, final_eval=False, clock=e.clock)
+        s = generate.sample(res.qnet, cfg, per_class=per_class, seed=0)
+        m = _sample_metrics(s["images"], s["labels"], s["latent"], cfg)
+        fin, metrics = res.metrics["final"], dict(res.metrics)
+        m.update(env_steps=fin["env_steps"], updates=fin["updates"], seconds=fin["seconds"])
+        head = f"{fin['env_steps']:,} steps"
     metrics["final"] = {**fin, **m}
     metrics["samples"] = s["images"][::per_class].tolist()          # one digit of each class, for pictures
     if log is not None:
-        log(f"{label} seed {seed}: {fin['env_steps']:,} steps in {fin['seconds']:.0f} s; judges "
+        log(f"{label} seed {seed}: {head} in {fin['seconds']:.0f} s; judges "
             f"{m['judge_lr']:.3f}/{m['judge_knn']:.3f}, distinct {m['distinct']}, Fréchet {m['frechet']:.3f}")
     return metrics
 
 
+# ---------------------------------------------------------------------------------------------
+# Floors: the best a painter of a given canvas could do (lesson 07)
+# ---------------------------------------------------------------------------------------------
+
+FLOOR_PAINTERS = {"pixel": "greedy", "pen": "beam:16"}
+"""The painter of real digits (and of sketches) whose pictures are a configuration's floor: in pixel mode
+the greedy planner, which is the perfect painter (every pixel's gain is independent); in pen mode beam
+search of width 16 over whole episodes, the best planner that paints 1,000 digits in about a minute
+(width 64 is 0.0057 better in test MSE at T = 24, lesson 05)."""
+
+
+def paint_targets(images, cfg: TrainConfig, planner: str | None = None, batch: int = 512) -> np.ndarray:
+    """The pictures a planner paints of ``images`` (N, H, W) in [0, 1] on the canvas of ``cfg`` (mode,
+    horizon, inks, pen window): reconstructions, as in lesson 05, of any targets (real digits or
+    sketches). ``planner`` defaults to ``FLOOR_PAINTERS[cfg.mode]``."""
+    x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    if x.ndim != 3 or len(x) == 0 or x.shape[1:] != (cfg.size, cfg.size):
+        raise ValueError(f"images must have shape (N, {cfg.size}, {cfg.size}) with N >= 1, got {tuple(x.shape)}")
+    policy = PlannerPolicy(planner or FLOOR_PAINTERS[cfg.mode])
+    out = []
+    for start in range(0, len(x), batch):
+        part = x[start:start + batch]
+        env = VecCanvasEnv(len(part), mode=cfg.mode, task="reconstruct", images=part, labels=np.zeros(len(part), int),
+                           horizon=cfg.horizon, ink_levels=cfg.ink_levels, pen_window=cfg.pen_window, device="cpu",
+                           seed=0, size=cfg.size)
+        out.append(play(env, policy, index=np.arange(len(part)), seed=0)["final"])
+    return np.concatenate(out)
+
+
+def generation_floors(configs: dict, quick: bool = False, log=None) -> dict:
+    """What the generation metrics of lesson 07 are for references that need no learning, by configuration.
+
+    ``configs`` ``{label: TrainConfig}`` of the generate task. Returns ``{"real test digits": ...,
+    "sketches (the style model on its own)": ..., "floors": {canvas: {"real digits painted": ...,
+    "sketches painted": ...}}}`` where a canvas is one (mode, horizon, inks, window) and the painter is
+    ``FLOOR_PAINTERS[mode]``. The sketches are 100 per class (5 when ``quick``) with latents drawn as the
+    environment draws them (uniform in [-1, 1]), seed 0. A painted real test digit is judged by judges
+    that saw it unpainted, so its judge accuracies are an upper bound."""
+    any_cfg = next(iter(configs.values()))
+    ref = generate.reference_for(any_cfg)
+    per_class = 5 if quick else 100
+    labels = np.repeat(np.arange(10), per_class)
+    latent_dim = max(c.latent_dim for c in configs.values())
+    latent = torch.rand(len(labels), latent_dim, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    model = rewards.style_model(any_cfg.data_path, any_cfg.ink_levels, latent_dim, True)
+    sketches = model.sketch(torch.as_tensor(labels), latent).numpy()
+    out = {"real test digits": generate.M.real_metrics(ref),
+           "sketches (the style model on its own)": generate.evaluate_images(sketches, labels, any_cfg), "floors": {}}
+    test_x, test_y = dataset(any_cfg).split("test")
+    if quick:
+        test_x, test_y = test_x[:20], test_y[:20]
+    for cfg in configs.values():
+        key = f"{cfg.mode}, T = {cfg.horizon}, {cfg.ink_levels} inks" + (f", window {cfg.pen_window}"
+                                                                          if cfg.mode == "pen" else "")
+        if key in out["floors"]:
+            continue
+        t0 = time.perf_counter()
+        floor = {"painter": FLOOR_PAINTERS[cfg.mode]}
+        floor["real digits painted"] = generate.evaluate_images(paint_targets(test_x, cfg), test_y, cfg)
+        floor["sketches painted"] = generate.evaluate_images(paint_targets(sketches, cfg), labels, cfg)
+        floor["seconds"] = time.perf_counter() - t0
+        out["floors"][key] = floor
+        if log is not None:
+            log(f"floor {key} ({floor['painter']}): real digits painted Fréchet "
+                f"{floor['real digits painted']['frechet']:.3f}, sketches painted "
+                f"{floor['sketches painted']['frechet']:.3f} ({floor['seconds']:.0f} s)")
+    return out
+
+
 def _gen(mode: str, **kw) -> TrainConfig:
     return TrainConfig.preset("generate", mode, device="cpu", **kw)
+
+
+GEN_VS_GAN_SECONDS = 300.0
+"""The training time of every model of gen-vs-gan: CPU seconds of one thread (the experiment sets torch to
+one thread and counts the process's CPU time, so a busy machine does not shorten a model's budget;
+evaluation is off the clock)."""
+
+_ADVERSARIAL = {"reward": "adversarial"}
+
+
+def _gen_vs_gan_configs() -> dict:
+    return {"GAN (two MLPs)": GanConfig(device="cpu"),
+            "DQN, style reward, pixel": _gen("pixel"),
+            "DQN, style reward, pen": _gen("pen"),
+            "DQN, adversarial reward (relabelled), pixel": _gen("pixel", task_options=_ADVERSARIAL),
+            "DQN, adversarial reward (relabelled), pen": _gen("pen", task_options=_ADVERSARIAL)}
+
+
+def _gen_vs_gan_extra(quick: bool) -> dict:
+    return generation_floors({k: c for k, c in _gen_vs_gan_configs().items() if isinstance(c, TrainConfig)},
+                             quick=quick, log=print)
 
 
 EXPERIMENTS = {e.name: e for e in [
@@ -226,13 +340,25 @@ EXPERIMENTS = {e.name: e for e in [
         "digits per class judged by classifiers trained on the test digits.",
         lambda: {"style reward": _gen("pixel"),
                  "classifier reward": _gen("pixel", task_options={"reward": "classifier"}, latent_dim=0),
-                 "adversarial reward": _gen("pixel", task_options={"reward": "adversarial"})},
+                 "adversarial reward": _gen("pixel", task_options={"reward": "adversarial", "relabel": False})},
         steps=200_000, run_one=_generate_one),
     Experiment(
         "gen-pen",
-        "Generation in pen mode with the style reward, the preset of lesson 07's pen section, 3 seeds, "
-        "100 digits per class.",
-        lambda: {"pen, style reward": _gen("pen")}, steps=600_000, run_one=_generate_one),
+        "Generation in pen mode, the preset of lesson 07's pen section, 200,000 environment steps each (the "
+        "budget of gen-rewards): the style reward and the relabelled adversarial reward, 3 seeds, 100 digits "
+        "per class.",
+        lambda: {"pen, style reward": _gen("pen"), "pen, adversarial reward (relabelled)": _gen(
+            "pen", task_options=_ADVERSARIAL)}, steps=200_000, run_one=_generate_one, threads=1),
+    Experiment(
+        "gen-vs-gan",
+        f"The seed article's claim, head to head: a class-conditional GAN (two MLPs) against DQN painters with "
+        f"the style reward and with the relabelled adversarial reward, in pixel and pen mode, each trained for "
+        f"{GEN_VS_GAN_SECONDS:.0f} CPU seconds of one thread (torch.set_num_threads(1), the process's CPU time; "
+        f"evaluation off the clock), 3 "
+        f"seeds, 100 digits per class. Beside them (extra): real test digits, the sketches of the style model on "
+        f"their own, and each canvas's floors (real test digits and sketches painted by the best planner).",
+        _gen_vs_gan_configs, seconds=GEN_VS_GAN_SECONDS, run_one=_generate_one, extra=_gen_vs_gan_extra,
+        threads=1, clock="cpu"),
     Experiment(
         "seed-fixes",
         "Pixel task, 60 s of training each on the CPU: the seed article's agent as written, then with exploration, "
@@ -288,13 +414,22 @@ def _train_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quick: bo
     return r.runs[0]
 
 
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
 def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bool = False, force: bool = False,
                    log=print, command: str | None = None) -> str:
     """Run experiment ``name`` over ``seeds`` and write its result file (default ``result_path(name)``).
 
     Seeds are the outer loop and configurations the inner one, so that configurations compared
     on wall-clock budgets run side by side. ``quick``: a tiny budget (to check that it runs). An
-    existing result file is refused unless ``force``. Returns the path written.
+    existing result file is refused unless ``force``.
+
+    Each finished run is saved at once in the folder ``<result file without .json>.partial/`` (one
+    JSON file per configuration and seed, and ``extra.json``), so a stopped experiment resumes where it
+    stopped: the same command skips every run already saved there with the same config and budget.
+    The folder is removed once the result file is written. Returns the path written.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
@@ -302,15 +437,41 @@ def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bo
     path = out or result_path(name + ("-quick" if quick else ""))
     if os.path.exists(path) and not force:
         raise ValueError(f"{path} exists; add --force to overwrite it or give another --out")
+    partial = os.path.splitext(path)[0] + ".partial"
+    if force and os.path.isdir(partial):
+        shutil.rmtree(partial)
+    os.makedirs(partial, exist_ok=True)
+    if e.threads is not None:
+        torch.set_num_threads(e.threads)
+    budget = {"seconds": None if quick else e.seconds, "steps": e.quick_steps if quick else e.steps}
     configs = e.configs()
     runs: dict[str, list] = {label: [] for label in configs}
     for s in seeds:
         for label, cfg in configs.items():
+            file = os.path.join(partial, f"{_slug(label)}-seed{s}.json")
+            key = {"label": label, "seed": s, "config": cfg.to_dict(), "budget": budget, "quick": quick}
+            if os.path.exists(file):
+                with open(file) as f:
+                    saved = json.load(f)
+                if {k: saved.get(k) for k in key} == json.loads(json.dumps(key)):
+                    log(f"{label} seed {s}: kept from {file}")
+                    runs[label].append(saved["metrics"])
+                    continue
             run_one = e.run_one or _train_one
-            runs[label].append(run_one(e, label, cfg, s, quick, log))
-    budget = {"seconds": None if quick else e.seconds, "steps": e.quick_steps if quick else e.steps}
+            metrics = run_one(e, label, cfg, s, quick, log)
+            atomic_write_json({**key, "metrics": metrics}, file)
+            runs[label].append(metrics)
     results = [SeedRuns(label, cfg, list(seeds), runs[label], budget) for label, cfg in configs.items()]
-    extra = e.extra(quick) if e.extra else {}
+    extra = {}
+    if e.extra:
+        file = os.path.join(partial, "extra.json")
+        if os.path.exists(file):
+            with open(file) as f:
+                extra = json.load(f)
+        else:
+            extra = e.extra(quick)
+            atomic_write_json(extra, file)
     save_results(path, results, name=name, command=command or f"dqngen experiment {name}"
                  + (" --quick" if quick else ""), notes=e.description, extra=extra)
+    shutil.rmtree(partial, ignore_errors=True)
     return path

@@ -114,7 +114,7 @@ class QExplorer:
     # -- agents and environments ------------------------------------------------------------------
     def _as_agent(self, name, ck):
         if isinstance(ck, (str, os.PathLike)):
-            ck = load_checkpoint(ck)
+            ck = load_checkpoint(ck, kind="dqn")
         if isinstance(ck, tuple) and len(ck) == 2:
             qnet, cfg = ck
         elif hasattr(ck, "qnet") and hasattr(ck, "cfg"):

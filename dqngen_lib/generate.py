@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from . import metrics as M
-from .checkpoint import load_checkpoint
+from .checkpoint import GanCheckpoint, load_checkpoint
 from .config import TrainConfig, dataset, make_env
 from .rewards import task_options
 from .rollout import boltzmann, play
 
-__all__ = ["paint", "sample", "reference_for", "evaluate_images", "evaluate_generation", "paint_episode"]
+__all__ = ["paint", "sample", "sample_checkpoint", "reference_for", "evaluate_images", "evaluate_generation", "paint_episode"]
 
 
 def _check_count(name, v, lo=1):
@@ -74,6 +74,20 @@ def sample(qnet, cfg: TrainConfig, per_class: int = 100, seed: int = 0, device=N
             for k in ("images", "labels", "latent")}
 
 
+def sample_checkpoint(checkpoint, per_class: int = 100, seed: int = 0, device=None, temperature: float = 0.0) -> dict:
+    """``sample`` for a loaded checkpoint of either kind: a DQN generate agent, or the GAN baseline
+    (``GanCheckpoint``; ``temperature`` must be 0 for it: its randomness is its Gaussian code)."""
+    if isinstance(checkpoint, GanCheckpoint):
+        _check_count("per_class", per_class)
+        if temperature:
+            raise ValueError(f"temperature {temperature} applies to a DQN painter's Q-values; the GAN samples "
+                             "its Gaussian code (leave it at 0)")
+        gan = checkpoint.gan if device is None else checkpoint.gan.to(device)
+        return gan.sample(np.repeat(np.arange(10), per_class), seed=seed)
+    return sample(checkpoint.qnet, checkpoint.cfg, per_class=per_class, seed=seed, device=device,
+                  temperature=temperature)
+
+
 def paint_episode(qnet, cfg: TrainConfig, labels=range(10), seed: int = 0) -> dict:
     """A recorded greedy episode of the agent painting one digit per entry of ``labels`` (lesson 07);
     ``viz.episode_animation`` turns it into an animation."""
@@ -107,7 +121,8 @@ def evaluate_images(images, labels, cfg: TrainConfig) -> dict:
 
 def evaluate_generation(checkpoint, per_class: int = 100, seed: int = 0, device=None,
                         temperature: float = 0.0) -> dict:
-    """Quality and diversity of a generate checkpoint (its folder, a ``checkpoint.Checkpoint`` or a ``TrainResult``).
+    """Quality and diversity of a generate checkpoint (its folder, a ``checkpoint.Checkpoint``, a
+    ``TrainResult`` or the GAN baseline's ``checkpoint.GanCheckpoint``).
 
     Paints ``per_class`` digits of every class and returns the metrics of lesson 07
     (``judge_lr``, ``judge_knn``, ``within_class_l2``, ``distinct``, ``nearest_train_l2``,
@@ -116,8 +131,10 @@ def evaluate_generation(checkpoint, per_class: int = 100, seed: int = 0, device=
     """
     if isinstance(checkpoint, (str, os.PathLike)):
         checkpoint = load_checkpoint(checkpoint, device="auto" if device is None else device)
-    s = sample(checkpoint.qnet, checkpoint.cfg, per_class=per_class, seed=seed, device=device, temperature=temperature)
-    out = {"per_class": per_class, "sample_seed": seed, "reward": task_options(checkpoint.cfg.task_options)["reward"]}
+    s = sample_checkpoint(checkpoint, per_class=per_class, seed=seed, device=device, temperature=temperature)
+    out = {"per_class": per_class, "sample_seed": seed}
+    if not isinstance(checkpoint, GanCheckpoint):
+        out["reward"] = task_options(checkpoint.cfg.task_options)["reward"]
     out.update(evaluate_images(s["images"], s["labels"], checkpoint.cfg))
     out["real"] = M.real_metrics(reference_for(checkpoint.cfg))
     if checkpoint.cfg.data_path is None:

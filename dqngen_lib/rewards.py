@@ -15,16 +15,21 @@ code; the env pays ``r_{t+1} = phi(s_{t+1}) - phi(s_t)``, so an episode's reward
   The first term makes every latent a different target (diversity, and novelty: the sketches are
   new images, not copies); the second keeps the painting recognisable.
 * ``"adversarial"``: ``phi = alpha log sigmoid(D(canvas, class))`` with a discriminator ``D``
-  trained online to tell the agent's finished canvases from real digits of the class: the reward
-  of a GAN (as SPIRAL gives it to a policy-gradient painter), to test the seed article's claim
-  that DQN-based generation avoids mode collapse.
+  trained online to tell the agent's canvases from real digits of the class: the reward of a GAN
+  (as SPIRAL gives it to a policy-gradient painter), to test the seed article's claim that
+  DQN-based generation avoids mode collapse. With ``relabel`` (the default) the rewards of every
+  replayed transition are computed again by ``D`` as it is when the batch is sampled, and ``D``
+  learns from the canvases it is asked about (the replayed ones, at every step of an episode);
+  ``relabel=False`` is the first version: rewards fixed when the transition was stored, ``D``
+  trained on finished canvases only.
 
 Everything here is built from the *training* digits, read through ``dqngen_lib.data``; the judges
 of ``dqngen_lib.metrics`` are trained on the *test* digits, which the rewards never see. The
 task's options (``TrainConfig.task_options``, ``dqngen train --task-option KEY=VALUE``) are
 ``reward`` ("style", "classifier" or "adversarial"), ``alpha`` and ``beta`` (the weights above),
-``quantize`` (round the sketches to the painter's inks), and ``disc_lr`` and ``disc_every`` (the
-discriminator's learning rate, and the number of batched environment steps between its updates).
+``quantize`` (round the sketches to the painter's inks), ``disc_lr`` and ``disc_every`` (the
+discriminator's learning rate, and the number of agent updates -- batched environment steps when
+``relabel`` is off -- between two of its updates) and ``relabel`` (above).
 """
 from __future__ import annotations
 
@@ -42,7 +47,8 @@ __all__ = ["REWARDS", "OPTION_DEFAULTS", "StyleModel", "fit_style_model", "style
            "MAX_FIT_IMAGES"]
 
 REWARDS = ("style", "classifier", "adversarial")
-OPTION_DEFAULTS = {"reward": "style", "alpha": 1.0, "beta": 0.1, "quantize": True, "disc_lr": 1e-3, "disc_every": 4}
+OPTION_DEFAULTS = {"reward": "style", "alpha": 1.0, "beta": 0.1, "quantize": True, "disc_lr": 1e-3, "disc_every": 4,
+                   "relabel": True}
 MAX_FIT_IMAGES = 10_000  # the reward's classifier learns from at most this many digits (28x28 MNIST)
 
 
@@ -224,26 +230,38 @@ class Discriminator(torch.nn.Module):
 
 
 class AdversarialPotential:
-    """``phi(x, c, z) = alpha log D(c | x)``, with a discriminator trained online (lesson 07).
+    """``phi(x, c, z) = alpha log sigmoid(D(x, c))``, with a discriminator trained online (lesson 07).
 
     The seed article claims that DQN-based generation avoids the mode collapse of GANs. This is the
     test: the reward of a GAN, as SPIRAL (Ganin et al., 2018) gives it to a policy-gradient painter,
-    given to DQN. A discriminator ``D`` (``Discriminator``) learns to tell the painter's finished
-    canvases of class ``c`` from real training digits of class ``c`` (rounded to the painter's inks, or
-    it would only have to look for grey); the potential is ``alpha log sigmoid(D(x, c))``, so an
-    episode's return is how much more "real" the final canvas looks than a blank one. The agent's
-    reward never carries a gradient into ``D`` (it is computed under ``torch.no_grad``).
+    given to DQN. A discriminator ``D`` (``Discriminator``) learns to tell the painter's canvases of
+    class ``c`` from real training digits of class ``c`` (rounded to the painter's inks, or it would
+    only have to look for grey); the potential is ``alpha log sigmoid(D(x, c))``, so an episode's
+    return is how much more "real" the final canvas looks than a blank one. The agent's reward never
+    carries a gradient into ``D`` (it is computed under ``torch.no_grad``).
 
-    The environment hands every finished canvas to ``observe`` (in ``reset_done``); they go into a
-    ring of ``memory`` canvases, and every ``every`` calls ``D`` takes one Adam step on a batch of
-    fake canvases from the ring and as many real digits of the same classes, all on the device and
-    without host synchronisation. Its weights, optimizer and ring are part of the environment's
-    ``state_dict``, so a resumed run continues exactly.
+    Two ways to keep ``D`` and the rewards in step (``relabel``):
+
+    * ``relabel=True`` (the default): the trainer hands every sampled replay batch to
+      ``relabel_rewards``, which recomputes ``r = phi(s') - phi(s)`` with ``D`` as it is now -- a
+      reward stored long ago would score a canvas by a discriminator that no longer exists -- and,
+      every ``every`` calls, first trains ``D`` on the batch's canvases against real digits of the
+      same classes. ``D`` is then asked only about the kind of canvas it learnt from: the agent's
+      canvases at every step of an episode, blank ones included (SPIRAL's discriminator sees only
+      final canvases because only the final canvas is rewarded there; here every step is).
+    * ``relabel=False`` (the first version, kept to reproduce ``results/gen-rewards.json``): the
+      environment hands every finished canvas to ``observe`` (in ``reset_done``); they go into a
+      ring of ``memory`` canvases, and every ``every`` calls ``D`` takes one Adam step on fakes from
+      the ring. The rewards stored in the replay buffer are never updated.
+
+    Everything stays on the device without host synchronisation. ``stats()`` reads (and resets)
+    ``D``'s learning curve: its loss and its mean probability on real and fake digits. Its weights,
+    optimizer and ring are part of the environment's ``state_dict``, so a resumed run continues exactly.
     """
 
     def __init__(self, images, labels, ink_levels: int | None, num_classes: int = 10, alpha: float = 1.0,
                  lr: float = 1e-3, every: int = 4, batch: int = 64, memory: int = 4096, seed: int = 0,
-                 device="cpu"):
+                 device="cpu", relabel: bool = True):
         self.device = torch.device(device)
         x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
         if ink_levels is not None:
@@ -258,24 +276,30 @@ class AdversarialPotential:
         self.class_start = (torch.cumsum(counts, 0) - counts).to(self.device)
         self.class_count = counts.to(self.device)
         self.alpha, self.every, self.batch, self.memory = float(alpha), int(every), int(batch), int(memory)
+        self.relabel = bool(relabel)
         size = int(x.shape[-1])
         torch.manual_seed(seed)        # (the agent's network is built after the environment, from its own seed)
         self.disc = Discriminator(size, num_classes).to(self.device)
         self.opt = torch.optim.Adam(self.disc.parameters(), lr=lr, betas=(0.5, 0.999),
                                     **({"capturable": True} if self.device.type == "cuda" else {}))
         self.gen = torch.Generator(device=self.device).manual_seed(seed + 17)
-        self.ring = torch.zeros(self.memory, size, size, device=self.device)
-        self.ring_labels = torch.zeros(self.memory, dtype=torch.int64, device=self.device)
-        self.ring_filled = torch.zeros(self.memory, device=self.device)
+        ring = 0 if self.relabel else self.memory
+        self.ring = torch.zeros(ring, size, size, device=self.device)
+        self.ring_labels = torch.zeros(ring, dtype=torch.int64, device=self.device)
+        self.ring_filled = torch.zeros(ring, device=self.device)
         self.pos, self.calls, self.updates = 0, 0, 0
         self.last_loss = torch.zeros((), device=self.device)
+        self.acc = torch.zeros(4, device=self.device)   # loss, D(real), D(fake) sums, updates: since stats()
 
     @torch.no_grad()
     def __call__(self, canvas, labels, latent):
         return self.alpha * torch.nn.functional.logsigmoid(self.disc(canvas, labels))
 
     def observe(self, canvas: torch.Tensor, labels: torch.Tensor, latent, done: torch.Tensor) -> None:
-        """Remember the canvases that just finished (``done``) and, every ``every`` calls, train ``D``."""
+        """``relabel=False``: remember the canvases that just finished (``done``) and, every ``every``
+        calls, train ``D`` on the ring. With ``relabel`` it does nothing (``D`` learns in ``relabel_rewards``)."""
+        if self.relabel:
+            return
         n = canvas.shape[0]
         idx = (self.pos + torch.arange(n, device=self.device)) % self.memory
         keep = done.to(self.device)
@@ -287,31 +311,56 @@ class AdversarialPotential:
         if self.calls % self.every == 0:
             self.train_step()
 
+    def relabel_rewards(self, canvas: torch.Tensor, next_canvas: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The rewards ``phi(next_canvas) - phi(canvas)`` of replayed transitions under ``D`` as it is now,
+        (N,), after one update of ``D`` on ``next_canvas`` every ``every`` calls. No gradient flows
+        back into ``D`` through the rewards."""
+        self.calls += 1
+        if self.calls % self.every == 0:
+            self._disc_step(next_canvas.detach(), labels, None)
+        with torch.no_grad():
+            return self(next_canvas, labels, None) - self(canvas, labels, None)
+
     def train_step(self) -> None:
         """One Adam step of ``D``: fake canvases from the ring against real digits of the same classes."""
         weights = self.ring_filled + 1e-12                 # (an empty ring samples anything; its loss is masked)
         fake_idx = torch.multinomial(weights, self.batch, replacement=True, generator=self.gen)
-        fake, lab = self.ring[fake_idx], self.ring_labels[fake_idx]
-        valid = self.ring_filled[fake_idx]
-        pick = torch.floor(torch.rand(self.batch, generator=self.gen, device=self.device)
-                           * self.class_count[lab]).long()
+        self._disc_step(self.ring[fake_idx], self.ring_labels[fake_idx], self.ring_filled[fake_idx])
+
+    def _disc_step(self, fake: torch.Tensor, lab: torch.Tensor, valid: torch.Tensor | None) -> None:
+        """One Adam step of ``D`` on ``fake`` canvases of classes ``lab`` against as many real digits of
+        the same classes (``valid``: a 0/1 weight per fake, None: all count)."""
+        n = fake.shape[0]
+        pick = torch.floor(torch.rand(n, generator=self.gen, device=self.device) * self.class_count[lab]).long()
         real = self.real[self.class_start[lab] + pick]
+        w = torch.ones(n, device=self.device) if valid is None else valid
         bce = torch.nn.functional.binary_cross_entropy_with_logits
         with torch.enable_grad():
             d_real, d_fake = self.disc(real, lab), self.disc(fake, lab)
             loss = ((bce(d_real, torch.ones_like(d_real), reduction="none")
-                     + bce(d_fake, torch.zeros_like(d_fake), reduction="none")) * valid).sum() \
-                / valid.sum().clamp_min(1.0)
+                     + bce(d_fake, torch.zeros_like(d_fake), reduction="none")) * w).sum() / w.sum().clamp_min(1.0)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
         self.updates += 1
         self.last_loss = loss.detach()
+        with torch.no_grad():
+            self.acc += torch.stack([self.last_loss, torch.sigmoid(d_real).mean(),
+                                     (torch.sigmoid(d_fake) * w).sum() / w.sum().clamp_min(1.0),
+                                     torch.ones((), device=self.device)])
+
+    def stats(self) -> dict:
+        """``D``'s mean loss and mean probability on real and on fake digits since the last call
+        (``disc_loss``, ``disc_real``, ``disc_fake``; None before its first update). Synchronises."""
+        a = self.acc.tolist()
+        self.acc.zero_()
+        n = a[3]
+        return {k: (v / n if n else None) for k, v in zip(("disc_loss", "disc_real", "disc_fake"), a[:3])}
 
     def state_dict(self) -> dict:
         return {"disc": self.disc.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
                 "ring": self.ring.cpu(), "ring_labels": self.ring_labels.cpu(), "ring_filled": self.ring_filled.cpu(),
-                "pos": self.pos, "calls": self.calls, "updates": self.updates}
+                "pos": self.pos, "calls": self.calls, "updates": self.updates, "acc": self.acc.cpu()}
 
     def load_state_dict(self, st: dict) -> None:
         self.disc.load_state_dict(st["disc"])
@@ -320,6 +369,8 @@ class AdversarialPotential:
         self.ring, self.ring_labels = st["ring"].to(self.device), st["ring_labels"].to(self.device)
         self.ring_filled = st["ring_filled"].to(self.device)
         self.pos, self.calls, self.updates = int(st["pos"]), int(st["calls"]), int(st["updates"])
+        if "acc" in st:
+            self.acc = st["acc"].to(self.device)
 
 
 def task_options(options: dict | None) -> dict:
@@ -336,8 +387,9 @@ def task_options(options: dict | None) -> dict:
         v = opts[k]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ValueError(f"task option {k} must be a number >= 0, got {v!r}")
-    if not isinstance(opts["quantize"], bool):
-        raise ValueError(f"task option quantize must be true or false, got {opts['quantize']!r}")
+    for k in ("quantize", "relabel"):
+        if not isinstance(opts[k], bool):
+            raise ValueError(f"task option {k} must be true or false, got {opts[k]!r}")
     v = opts["disc_lr"]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
         raise ValueError(f"task option disc_lr must be a positive number, got {v!r}")
@@ -358,5 +410,6 @@ def make_potential(options: dict | None, model: StyleModel, images=None, labels=
         if images is None:
             raise ValueError("the adversarial reward needs the real training digits (images, labels)")
         return AdversarialPotential(images, labels, ink_levels if opts["quantize"] else None, alpha=opts["alpha"],
-                                    lr=opts["disc_lr"], every=opts["disc_every"], seed=seed, device=device)
+                                    lr=opts["disc_lr"], every=opts["disc_every"], seed=seed, device=device,
+                                    relabel=opts["relabel"])
     return StylePotential(model, opts["alpha"], opts["beta"])

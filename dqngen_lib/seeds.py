@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import TrainConfig
+from .gan import GAN_KIND, GanConfig
 from .train import train
 from .utils import atomic_write_json, machine_info
 
@@ -34,7 +35,7 @@ class SeedRuns:
     (``curves``, ``eval``, ``final``, as ``train`` records them)."""
 
     label: str
-    cfg: TrainConfig
+    cfg: TrainConfig | GanConfig
     seeds: list[int]
     runs: list[dict]
     budget: dict = field(default_factory=dict)
@@ -59,8 +60,9 @@ class SeedRuns:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SeedRuns":
-        return cls(d["label"], TrainConfig.from_dict(d["config"]), list(d["seeds"]), list(d["runs"]),
-                   dict(d.get("budget", {})))
+        conf = d["config"]
+        cfg = GanConfig.from_dict(conf) if conf.get("kind") == GAN_KIND else TrainConfig.from_dict(conf)
+        return cls(d["label"], cfg, list(d["seeds"]), list(d["runs"]), dict(d.get("budget", {})))
 
 
 def summary(values) -> tuple[float, float]:

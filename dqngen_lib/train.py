@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 
 from .agent import dqn_loss, epsilon_greedy, linear_schedule
-from .budget import Clock, Event, check_budget, run_budget
+from .budget import Clock, Event, check_budget, check_clock, run_budget
 from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint, load_resume_state, save_checkpoint
 from .config import TrainConfig, make_env, make_qnet
 from .replay import ReplayBuffer
@@ -106,6 +106,8 @@ class Trainer:
         """One gradient update from a replay minibatch, then the target network update."""
         c = self.cfg
         batch = self.buffer.sample(c.batch_size, self.replay_gen)
+        if self.env.relabels:                    # a learning reward scores old transitions as it is now
+            batch = batch._replace(rewards=self.env.relabel(batch.obs, batch.next_obs))
         loss = dqn_loss(self.net, batch, self.target_net, c.gamma, double=c.double, loss=c.loss)
         self.optimizer.zero_grad(set_to_none=True)
         if c.lr_decay_steps:
@@ -172,6 +174,10 @@ class Trainer:
         for k, v in (("env_steps", self.env_steps), ("updates", self.updates), ("seconds", self.elapsed),
                      ("eps", self.eps), ("episode_return", s["episode_return"]), ("loss", s["loss"])):
             cur[k].append(v)
+        reward_stats = getattr(self.env.potential, "stats", None)   # a learning reward's own curve (lesson 07)
+        if reward_stats is not None:
+            for k, v in reward_stats().items():
+                cur.setdefault(k, []).append(v)
         return s
 
     def evaluate(self, max_images: int | None = None) -> dict | None:
@@ -217,7 +223,7 @@ class Trainer:
 
     def restore(self, ckpt_dir: str) -> None:
         """Continue from a folder written by ``save`` (exactly: same weights as an uninterrupted run on CPU)."""
-        ck = load_checkpoint(ckpt_dir, device=self.device)
+        ck = load_checkpoint(ckpt_dir, device=self.device, kind="dqn")
         if ck.cfg.to_dict() != self.cfg.to_dict():
             diff = sorted(k for k, v in ck.cfg.to_dict().items() if self.cfg.to_dict().get(k) != v)
             raise ValueError(f"cannot resume: the checkpoint's config differs in {diff}")
@@ -263,7 +269,7 @@ class _CtrlC:
 
 def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = None, out: str | None = None,
           progress: bool = False, resume: str | None = None, callback: Callable | None = None,
-          final_eval: bool = True, force: bool = False) -> TrainResult:
+          final_eval: bool = True, force: bool = False, clock: str = "wall") -> TrainResult:
     """Train a DQN agent for a budget (lesson 05); returns a ``TrainResult``.
 
     ``steps``: total environment steps (transitions) of the run, rounded up to whole batched
@@ -276,9 +282,11 @@ def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = No
     seconds of training, on Ctrl-C and at the end); a folder that already holds another run is
     refused unless ``force=True``. Ctrl-C stops the run between two chunks of steps and saves it,
     so that ``resume`` continues exactly; a second Ctrl-C stops at once without saving.
-    ``callback(trainer, point)`` is called at every learning-curve point.
+    ``callback(trainer, point)`` is called at every learning-curve point. ``clock``: what
+    ``seconds`` counts, ``"wall"`` time or ``"cpu"`` seconds of this process (``budget.CLOCKS``).
     """
     check_budget(seconds, steps)
+    check_clock(clock)
     if out is not None:
         check_out_dir(out, resume=resume, force=force)
     trainer = Trainer(cfg)
@@ -286,7 +294,7 @@ def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = No
         trainer.restore(resume)
     c, n = cfg, cfg.num_envs
     step_target = None if steps is None else -(-steps // n) * n
-    clock = Clock(trainer.elapsed)
+    clock = Clock(trainer.elapsed, kind=clock)
     saved = {"any": False}
 
     def save(**kw):

@@ -2,6 +2,9 @@
 written atomically (a crash never leaves half a file behind)."""
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import json
 import math
 import os
@@ -13,7 +16,7 @@ import numpy as np
 import torch
 
 __all__ = ["fast", "get_device", "seed_everything", "describe_device", "atomic_save", "atomic_write_json",
-           "save_npz", "nan_to_none", "machine_info", "check_writable"]
+           "save_npz", "nan_to_none", "machine_info", "check_writable", "field_docs"]
 
 
 def fast() -> bool:
@@ -138,3 +141,19 @@ def check_writable(path: str, what: str = "--out") -> None:
         raise ValueError(f"{what} {path!r} lies under {parent!r}, which is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{what} {path!r}: cannot write into {parent!r} (permission denied)")
+
+
+@functools.lru_cache(maxsize=None)
+def field_docs(cls) -> dict[str, str]:
+    """``{field name: its docstring}`` of a dataclass whose fields carry docstrings (CleanRL style): the
+    help of the command-line options made from ``TrainConfig`` and ``GanConfig``."""
+    try:
+        tree = ast.parse(inspect.getsource(cls).lstrip())
+    except (OSError, TypeError):
+        return {}
+    docs, body = {}, tree.body[0].body
+    for a, b in zip(body, body[1:]):
+        if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr) \
+                and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str):
+            docs[a.target.id] = b.value.value.strip()
+    return docs

@@ -219,13 +219,14 @@ def test_cli_sample_errors(tmp_path, capsys):
 # -- the adversarial potential and the conditioning maps (lesson 07) --------------------------------
 
 def _adv_cfg(**kw):
-    return TrainConfig.preset("generate", "pixel", task_options={"reward": "adversarial"}, device="cpu", num_envs=16,
-                              batch_size=32, learning_starts=64, horizon=6, log_every=64, eval_every=0,
-                              checkpoint_every=0.0, **kw)
+    kw.setdefault("task_options", {"reward": "adversarial"})
+    return TrainConfig.preset("generate", "pixel", device="cpu", num_envs=16, batch_size=32, learning_starts=64,
+                              horizon=6, log_every=64, eval_every=0, checkpoint_every=0.0, **kw)
 
 
 def test_adversarial_potential_learns_and_keeps_gradients_out_of_the_reward():
-    env = make_env(_adv_cfg(), 8, "train", "cpu", seed=0)
+    """The first version (relabel off): finished canvases go into a ring that D learns from."""
+    env = make_env(_adv_cfg(task_options={"reward": "adversarial", "relabel": False}), 8, "train", "cpu", seed=0)
     pot = env.potential
     assert isinstance(pot, R.AdversarialPotential)
     obs = env.reset(seed=0)
@@ -247,11 +248,79 @@ def test_adversarial_potential_learns_and_keeps_gradients_out_of_the_reward():
     labels = torch.as_tensor(load_digits(None).y_train[:8])
     assert float(pot(real, labels, None).mean()) > float(pot(fake, labels, None).mean())
     # the agent's loss never reaches the discriminator
-    q = make_qnet(_adv_cfg())
+    q = make_qnet(_adv_cfg(task_options={"reward": "adversarial", "relabel": False}))
     pot.disc.zero_grad(set_to_none=True)                   # (its own training step left its gradients)
     out = q(obs).sum() + pot(env.canvas, env.label, env.latent).sum()
     out.backward()
     assert all(p.grad is None for p in pot.disc.parameters())
+
+
+def test_relabelled_rewards_follow_the_discriminator_as_it_is_when_sampled():
+    from dqngen_lib.train import Trainer
+
+    tr = Trainer(_adv_cfg())
+    assert tr.env.relabels and tr.env.potential.relabel and len(tr.env.potential.ring) == 0
+    tr.run_steps(8)                                  # 128 transitions stored, updates started
+    batch = tr.buffer.sample(64, torch.Generator().manual_seed(0))
+    pot = tr.env.potential
+    r1 = tr.env.relabel(batch.obs, batch.next_obs)
+    assert r1.shape == (64,) and not r1.requires_grad
+    # recomputed from the canvases, labels and D now: r = phi(s') - phi(s)
+    labels = batch.obs[:, 1:11, 0, 0].argmax(1)
+    with torch.no_grad():
+        pot.calls = 1                                # (the next call does not train D)
+        expect = pot(batch.next_obs[:, 0], labels, None) - pot(batch.obs[:, 0], labels, None)
+        r_now = tr.env.relabel(batch.obs, batch.next_obs)
+    assert torch.allclose(r_now, expect)
+    # a changed discriminator changes the rewards of the same transitions; the stored ones stay as they were
+    stored = batch.rewards.clone()
+    with torch.no_grad():
+        for p in pot.disc.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        pot.calls = 1
+        r2 = tr.env.relabel(batch.obs, batch.next_obs)
+    assert not torch.allclose(r2, r_now) and torch.equal(batch.rewards, stored)
+    # unchanged canvases (a pen-up move, or stop) are worth 0 under any discriminator
+    pot.calls = 1
+    assert torch.equal(tr.env.relabel(batch.obs, batch.obs), torch.zeros(64))
+
+
+def test_relabelled_discriminator_learns_from_replayed_canvases_and_the_trainer_uses_it():
+    from dqngen_lib.train import Trainer
+
+    tr = Trainer(_adv_cfg())
+    pot = tr.env.potential
+    calls = []
+    orig = pot.relabel_rewards
+    pot.relabel_rewards = lambda *a: calls.append(1) or orig(*a)
+    tr.run_steps(16)
+    assert tr.updates > 0 and len(calls) == tr.updates          # every update relabels its batch
+    assert pot.updates == tr.updates // pot.every                # D learns every `every` updates
+    # the agent's loss never reaches D, and D's curve is kept with the learning curves
+    pot.disc.zero_grad(set_to_none=True)
+    batch = tr.buffer.sample(32, torch.Generator().manual_seed(1))
+    r = tr.env.relabel(batch.obs, batch.next_obs)
+    tr.qnet(batch.obs).gather(1, batch.actions[:, None]).sum().add(r.sum()).backward()
+    assert all(p.grad is None for p in pot.disc.parameters())
+    tr.log_point()
+    cur = tr.metrics["curves"]
+    assert {"disc_loss", "disc_real", "disc_fake"} <= set(cur) and cur["disc_loss"][-1] > 0
+    # D separates real digits from a fixed fake it is trained on
+    fake = torch.full((32, 8, 8), 0.5)
+    lab = torch.arange(32) % 10
+    for _ in range(40):
+        pot.relabel_rewards(fake, fake, lab)
+    real = torch.round(torch.as_tensor(load_digits(None).x_train[:32]) * 2) / 2
+    real_lab = torch.as_tensor(load_digits(None).y_train[:32])
+    assert float(pot(real, real_lab, None).mean()) > float(pot(fake, lab, None).mean())
+
+
+def test_relabel_needs_a_learning_potential():
+    env = make_env(TrainConfig.preset("generate", "pixel", device="cpu"), 4, "train", "cpu", seed=0)
+    assert not env.relabels
+    obs = env.reset(seed=0)
+    with pytest.raises(ValueError, match="only a learning potential"):
+        env.relabel(obs, obs)
 
 
 def test_adversarial_run_resumes_exactly(tmp_path):
@@ -267,6 +336,7 @@ def test_adversarial_run_resumes_exactly(tmp_path):
 
 @pytest.mark.parametrize("opts, match", [({"reward": "adversarial", "disc_lr": 0}, "disc_lr must be a positive"),
                                          ({"reward": "adversarial", "disc_every": 0}, "disc_every must be a positive"),
+                                         ({"reward": "adversarial", "relabel": "yes"}, "relabel must be true or"),
                                          ({"reward": "gan"}, "unknown reward 'gan'")])
 def test_adversarial_options_are_checked(opts, match):
     with pytest.raises(ValueError, match=match):

@@ -10,7 +10,7 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / "dqngen_lib"
 LAYERS = [
     {"utils", "data"},
     {"envs", "nets", "replay", "hostsync", "metrics", "budget"},
-    {"rewards", "tabular", "planners", "exact"},
+    {"rewards", "tabular", "planners", "exact", "gan"},
     {"config", "agent"},
     {"rollout", "checkpoint"},
     {"train", "seed_agent", "generate"},
