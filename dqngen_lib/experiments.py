@@ -344,11 +344,17 @@ EXPERIMENTS = {e.name: e for e in [
         steps=200_000, run_one=_generate_one),
     Experiment(
         "gen-pen",
-        "Generation in pen mode, the preset of lesson 07's pen section, 200,000 environment steps each (the "
-        "budget of gen-rewards): the style reward and the relabelled adversarial reward, 3 seeds, 100 digits "
-        "per class.",
-        lambda: {"pen, style reward": _gen("pen"), "pen, adversarial reward (relabelled)": _gen(
-            "pen", task_options=_ADVERSARIAL)}, steps=200_000, run_one=_generate_one, threads=1),
+        "Generation in pen mode with the style reward, the preset of lesson 07's pen section, 200,000 environment "
+        "steps each (the budget of gen-rewards), 3 seeds, 100 digits per class. (The pen with the relabelled "
+        "adversarial reward is a row of gen-vs-gan.)",
+        lambda: {"pen, style reward": _gen("pen")}, steps=200_000, run_one=_generate_one, threads=1),
+    Experiment(
+        "gen-adversarial",
+        "Generation, pixel mode, the relabelled adversarial reward (rewards recomputed by the discriminator as it "
+        "is when a batch is sampled, the discriminator trained on the replayed canvases), 200,000 environment "
+        "steps each: the budget of gen-rewards, whose adversarial row is the first version, 3 seeds.",
+        lambda: {"adversarial reward (relabelled)": _gen("pixel", task_options=_ADVERSARIAL)}, steps=200_000,
+        run_one=_generate_one, threads=1),
     Experiment(
         "gen-vs-gan",
         f"The seed article's claim, head to head: a class-conditional GAN (two MLPs) against DQN painters with "

@@ -152,3 +152,23 @@ def test_format_table_over_seeds_and_the_sketch_gap():
     assert M.with_sketch_gap(base)["frechet_above_sketch"] == pytest.approx(0.03)
     ok = M.meets_targets(M.with_sketch_gap(dict(base, sketch_frechet=0.01)))
     assert ok["frechet"] and not ok["frechet_above_sketch"]
+
+
+def test_the_linear_judges_target_is_real_digits_minus_a_point(ref):
+    """Lesson 07 asks a generator for the linear judge's accuracy on real digits minus 0.01."""
+    real = M.real_metrics(ref)["judge_lr"]
+    assert round(real, 3) == M.REAL_JUDGE_LR
+    assert M.TARGETS["judge_lr"] == (round(real - 0.01, 3), None)
+    assert M.meets_targets({"judge_lr": real - 0.005}) == {"judge_lr": True}
+    assert M.meets_targets({"judge_lr": real - 0.02}) == {"judge_lr": False}
+
+
+def test_format_rows_one_row_per_model_with_seeds_as_mean_and_sd():
+    a = {"judge_lr": 0.9, "judge_knn": 0.8, "within_class_l2": 2.0, "distinct": 990, "num_images": 1000,
+         "nearest_train_l2": 1.2, "frechet": 0.1, "seconds": 300.2}
+    text = M.format_rows({"model": [a, dict(a, frechet=0.2, distinct=996)], "real": dict(a, seconds=None)})
+    lines = text.splitlines()
+    assert lines[0].startswith("| | LR judge | 1-NN judge") and len(lines) == 4
+    assert "| model (2 seeds) |" in lines[2] and "0.150 ± 0.071" in lines[2] and "993 ± 4 of 1000" in lines[2]
+    assert lines[3].startswith("| real | 0.900 |") and "| 990 of 1000 |" in lines[3]
+    assert M.format_rows({"m": a}, columns={"frechet": "FD"}).splitlines()[2] == "| m | 0.100 |"

@@ -46,6 +46,9 @@ def shrink(argv: list[str]) -> list[str]:
             continue
         out.append(a)
         i += 1
+    if sub == "gan" and "--seconds" in out:
+        i = out.index("--seconds")
+        out[i:i + 2] = ["--steps", "50"]
     if sub == "train":
         out += ["--no-progress"]
         if "--task" in argv and argv[argv.index("--task") + 1] == "generate":
@@ -104,9 +107,15 @@ def test_every_readme_command_does_what_it_says(workdir, capsys, monkeypatch):
             assert summary["env_steps"] >= TINY_STEPS
             if "--resume" in argv:
                 assert summary["env_steps"] >= 2 * TINY_STEPS
+        elif sub == "gan":
+            folder = workdir / argv[argv.index("--out") + 1]
+            assert (folder / "checkpoint.pt").exists() and (folder / "metrics.json").exists()
+            assert json.loads(out.out.strip().splitlines()[-1])["updates"] == 50
         elif sub == "evaluate":
             m = json.loads(out.out)
-            if "--planner" in argv:
+            if m.get("model") == "gan":
+                assert m["updates"] == 50 and {"judge_lr", "distinct", "frechet"} <= set(m)
+            elif "--planner" in argv:
                 assert m["planner"] == argv[argv.index("--planner") + 1] and 0 < m["test_mse"] < m["blank_mse"]
             else:
                 assert {"task", "mode", "env_steps"} <= set(m)
@@ -127,4 +136,4 @@ def test_every_readme_command_does_what_it_says(workdir, capsys, monkeypatch):
             assert "| cpu | pixel | 4 |" in out.out and "| cpu | pen | 4 |" in out.out
         else:
             pytest.fail(f"tests/test_readme.py does not know how to check {line!r}")
-    assert {"info", "train", "evaluate", "reconstruct", "sample", "experiment", "bench"} <= seen
+    assert {"info", "train", "gan", "evaluate", "reconstruct", "sample", "experiment", "bench"} <= seen
