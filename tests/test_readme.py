@@ -46,9 +46,11 @@ def shrink(argv: list[str]) -> list[str]:
             continue
         out.append(a)
         i += 1
-    if sub == "gan" and "--seconds" in out:
-        i = out.index("--seconds")
-        out[i:i + 2] = ["--steps", "50"]
+    if sub == "gan":
+        for flag in ("--seconds", "--steps"):
+            if flag in out:
+                i = out.index(flag)
+                out[i:i + 2] = ["--steps", "50"]
     if sub == "train":
         out += ["--no-progress"]
         if "--task" in argv and argv[argv.index("--task") + 1] == "generate":
