@@ -28,8 +28,9 @@ from .config import TrainConfig, make_qnet
 from .gan import GAN_KIND, Gan, GanConfig
 from .utils import atomic_save, check_writable, get_device, nan_to_none
 
-__all__ = ["Checkpoint", "GanCheckpoint", "save_gan", "save_checkpoint", "load_checkpoint", "load_resume_state", "check_out_dir", "run_exists",
-           "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["Checkpoint", "GanCheckpoint", "save_gan", "save_checkpoint", "load_checkpoint",
+           "load_resume_state", "check_out_dir", "run_exists", "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained", "FORMAT", "FORMAT_VERSION",
+           "KINDS"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "dqngen-checkpoint"

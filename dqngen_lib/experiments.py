@@ -103,9 +103,10 @@ class Experiment:
     ``seconds``), with an optional ``callback`` factory for ``train`` and ``extra(quick)`` data stored
     beside the runs (planner numbers). ``threads``: torch's thread count for the runs (a budget in
     seconds of one thread is fair to every model only at a fixed count); ``clock``: what a budget in
-    ``seconds`` counts (``budget.CLOCKS``: "wall" time, or "cpu" seconds of the process). ``run_one(experiment, label, cfg, seed, quick, log)`` replaces
-    ``train`` for agents that are not the course's trainer (the seed's); it returns the run's
-    metrics dict (``final`` with ``test_mse``, ``env_steps``, ``updates``, ``seconds``)."""
+    ``seconds`` counts (``budget.CLOCKS``: "wall" time, or "cpu" seconds of the process).
+    ``run_one(experiment, label, cfg, seed, quick, log)`` replaces ``train`` for agents that are not
+    the course's trainer (the seed's, the GAN); it returns the run's metrics dict (``final`` with
+    ``test_mse`` or the generation metrics, ``env_steps``, ``updates``, ``seconds``)."""
 
     name: str
     description: str

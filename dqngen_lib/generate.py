@@ -21,7 +21,8 @@ from .config import TrainConfig, dataset, make_env
 from .rewards import task_options
 from .rollout import boltzmann, play
 
-__all__ = ["paint", "sample", "sample_checkpoint", "reference_for", "evaluate_images", "evaluate_generation", "paint_episode"]
+__all__ = ["paint", "sample", "sample_checkpoint", "reference_for", "evaluate_images", "evaluate_generation",
+           "paint_episode"]
 
 
 def _check_count(name, v, lo=1):

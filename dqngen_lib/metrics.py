@@ -29,9 +29,8 @@ from .data import quantize
 
 __all__ = ["perfect_painter_mse", "Judges", "within_class_l2", "num_distinct", "nearest_l2", "fit_pca", "gaussian_frechet",
            "frechet_distance", "Reference", "make_reference", "generation_metrics", "real_metrics",
-           "class_mean_images", "format_table", "format_rows", "with_sketch_gap", "METRIC_NAMES", "SKETCH_METRIC_NAMES", "TARGETS",
-           "REAL_JUDGE_LR",
-           "meets_targets"]
+           "class_mean_images", "format_table", "format_rows", "with_sketch_gap", "METRIC_NAMES",
+           "SKETCH_METRIC_NAMES", "TARGETS", "REAL_JUDGE_LR", "ROW_COLUMNS", "meets_targets"]
 
 
 def perfect_painter_mse(targets: np.ndarray, steps: int, ink_levels: int = 3) -> float:
