@@ -59,8 +59,6 @@ class GanConfig:
     log_every: int = 500
     """updates between two points of the learning curves"""
 
-    task = "generate"          # what a GAN checkpoint is for (not a field): sampling digits of a class
-
     def __post_init__(self):
         self.validate()
 
