@@ -1,11 +1,8 @@
 """dqngen_lib: the helper library of the dqngen course.
 
 Each module holds the piece that one lesson derives (its docstrings name the lesson), in layers
-that only import downwards: ``utils`` and ``data`` (lesson 00); ``envs`` (01), ``nets`` (03),
-``replay`` (04), ``metrics``, ``hostsync`` and ``budget``; ``rewards`` and ``gan`` (07), ``tabular`` (02),
-``exact`` and ``planners``;
-``config`` and ``agent`` (05); ``rollout`` and ``checkpoint``; ``train``, ``seed_agent`` and
-``generate``; ``viz`` and ``bench``; ``explorer`` (08) and ``cli`` on top.
+that only import downwards; the README's table "The library" lists them, and
+``tests/test_layout.py`` checks every import against that table.
 Importing the package registers the gymnasium environment ``dqngen/Canvas-v0``.
 """
 __version__ = "0.1.0"

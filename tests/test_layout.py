@@ -1,23 +1,30 @@
 """The library's layout: no import cycles, no sibling imports hidden inside functions, layers respected."""
 import ast
 import pathlib
+import re
 
 import pytest
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "dqngen_lib"
 
-# Lower layers never import upper ones (a module may import anything of a lower layer).
-LAYERS = [
-    {"utils", "data"},
-    {"envs", "nets", "replay", "hostsync", "metrics", "budget"},
-    {"rewards", "tabular", "planners", "exact", "gan"},
-    {"config", "agent"},
-    {"rollout", "checkpoint"},
-    {"train", "seed_agent", "generate"},
-    {"seeds", "viz", "bench"},
-    {"explorer", "experiments"},
-    {"cli", "checks", "__main__", "__init__"},
-]
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_layers() -> list[set[str]]:
+    """The layers of the README's table 'The library' (``| layer | modules | what they hold |``), bottom first."""
+    lines = README.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.replace(" ", "").startswith("|layer|modules|"))
+    layers = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        layers.append(set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", cells[1])))
+    return layers
+
+
+# Lower layers never import upper ones (a module may import its own layer and any lower one).
+LAYERS = readme_layers()
 
 
 def modules():
@@ -100,7 +107,7 @@ def _layer(name):
     for i, layer in enumerate(LAYERS):
         if top in layer:
             return i
-    raise AssertionError(f"module {name!r} is in no layer of tests/test_layout.py: place it")
+    raise AssertionError(f"module {name!r} is in no layer of the README's table 'The library': place it")
 
 
 @pytest.mark.parametrize("name", sorted(modules()))
@@ -113,3 +120,11 @@ def test_lower_layers_never_import_upper_ones(name):
 def test_the_walker_sees_imports():
     g = graph()
     assert ("envs", False) in g["config"] and ("config", False) in g["train"]
+
+
+def test_the_readme_table_places_every_module_once():
+    names = [m for layer in LAYERS for m in layer]
+    assert len(LAYERS) >= 8 and len(names) == len(set(names)), f"a module placed twice: {sorted(names)}"
+    tops = {name.split(".")[0] for name in modules()}
+    assert tops <= set(names), f"modules the README does not place: {sorted(tops - set(names))}"
+    assert set(names) <= tops, f"the README places modules that do not exist: {sorted(set(names) - tops)}"
