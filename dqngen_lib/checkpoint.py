@@ -28,9 +28,9 @@ from .config import TrainConfig, make_qnet
 from .gan import GAN_KIND, Gan, GanConfig
 from .utils import atomic_save, check_writable, get_device, nan_to_none
 
-__all__ = ["Checkpoint", "GanCheckpoint", "save_gan", "save_checkpoint", "load_checkpoint",
-           "load_resume_state", "check_out_dir", "run_exists", "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained", "FORMAT", "FORMAT_VERSION",
-           "KINDS"]
+__all__ = ["Checkpoint", "GanCheckpoint", "save_gan", "save_checkpoint", "load_checkpoint", "load_resume_state",
+           "check_out_dir", "run_exists", "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained",
+           "FORMAT", "FORMAT_VERSION", "KINDS"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "dqngen-checkpoint"
@@ -119,11 +119,12 @@ def run_exists(out_dir: str) -> bool:
     return os.path.exists(os.path.join(out_dir, CHECKPOINT_FILE)) or bool(glob.glob(os.path.join(out_dir, "resume-*.pt")))
 
 
-def check_out_dir(out_dir: str, resume: str | None = None, force: bool = False) -> None:
+def check_out_dir(out_dir: str, resume: str | None = None, force: bool = False, resumable: bool = True) -> None:
     """Refuse an output folder that would lose something: a file, a folder we cannot write, or a run.
 
     An existing run is continued only when ``resume`` names the same folder; ``force=True``
-    overwrites it on purpose. Nothing is written here.
+    overwrites it on purpose. ``resumable=False`` (the GAN baseline, which has no resume): the
+    message does not offer ``--resume``. Nothing is written here.
     """
     out = os.path.abspath(out_dir)
     if os.path.exists(out) and not os.path.isdir(out):
@@ -131,8 +132,9 @@ def check_out_dir(out_dir: str, resume: str | None = None, force: bool = False) 
     check_writable(os.path.join(out, CHECKPOINT_FILE))
     same = resume is not None and os.path.abspath(resume) == out
     if run_exists(out) and not same and not force:
-        raise ValueError(f"{out_dir!r} already holds a run (checkpoint.pt); to continue it use --resume {out_dir}, "
-                         "to start over in it on purpose add --force, or choose another --out folder")
+        hint = f"to continue it use --resume {out_dir}, " if resumable else ""
+        raise ValueError(f"{out_dir!r} already holds a run (checkpoint.pt); {hint}to start over in it on purpose "
+                         "add --force, or choose another --out folder")
 
 
 def save_checkpoint(out_dir: str, cfg: TrainConfig, qnet: torch.nn.Module, optimizer=None,

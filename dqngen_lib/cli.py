@@ -1,8 +1,8 @@
 """The ``dqngen`` command line (also ``python -m dqngen_lib``).
 
 Every subcommand is wired here, from the fixed table ``COMMANDS``: ``info``, ``train``, ``gan``,
-``evaluate``, ``reconstruct``, ``sample``, ``experiment`` and ``bench``. Each takes its options from argparse, calls
-the library, and returns an exit code; a bad value is reported as one line naming it (exit 2).
+``evaluate``, ``reconstruct``, ``sample``, ``experiment`` and ``bench``. Each takes its options from
+argparse, calls the library, and returns an exit code; a bad value is reported as one line naming it (exit 2).
 ``train`` starts from the preset of the lesson of its task and mode (``TrainConfig.preset``), so a
 README command trains the same agent as its lesson.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .bench import AGENTS, bench_env, bench_train, format_table, format_train_table, machine_name, quality_bars
-from .checkpoint import CHECKPOINT_FILE, GanCheckpoint, check_out_dir, load_checkpoint, run_exists, save_gan
+from .checkpoint import CHECKPOINT_FILE, GanCheckpoint, check_out_dir, load_checkpoint, save_gan
 from .config import TrainConfig
 from .data import load_digits
 from .experiments import EXPERIMENTS, run_experiment
@@ -147,6 +147,11 @@ def _info(args) -> int:
 # dqngen train | evaluate | reconstruct | sample
 # ---------------------------------------------------------------------------------------------
 
+def _field_type(f: dataclasses.Field):
+    """The argparse type of a config dataclass's int, float or string field."""
+    return {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     docs = TrainConfig.field_docs()
     g = p.add_argument_group("hyper-parameters (TrainConfig; defaults: the lesson's preset of --task and --mode)")
@@ -160,8 +165,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
             g.add_argument(flag, dest=f.name, type=_parse_bool, nargs="?", const=True, default=None,
                            metavar="BOOL", help=help_)
         else:
-            typ = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
-            g.add_argument(flag, dest=f.name, type=typ, default=None, help=help_)
+            g.add_argument(flag, dest=f.name, type=_field_type(f), default=None, help=help_)
 
 
 def _given_options(args) -> dict:
@@ -232,10 +236,7 @@ def _cmd_gan(args) -> int:
         raise ValueError("give a budget: --seconds or --steps")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(GanConfig) if getattr(args, f.name) is not None}
     cfg = GanConfig(**given)
-    if run_exists(args.out) and not args.force:
-        raise ValueError(f"{args.out!r} already holds a run (checkpoint.pt); add --force to start over in it, or "
-                         "choose another --out folder")
-    check_out_dir(args.out, force=args.force)
+    check_out_dir(args.out, force=args.force, resumable=False)
     res = train_gan(cfg, seconds=args.seconds, steps=args.steps)
     fin = res.metrics["final"]
     save_gan(args.out, cfg, res.gan, res.optimizers, extra={"metrics": res.metrics, "updates": fin["updates"],
@@ -406,9 +407,7 @@ def _add_gan(sub) -> None:
     docs = field_docs(GanConfig)
     g = p.add_argument_group("hyper-parameters (GanConfig)")
     for f in dataclasses.fields(GanConfig):
-        typ = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
-        if f.name == "device":
-            typ = _device
+        typ = _device if f.name == "device" else _field_type(f)
         g.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=typ, default=None,
                        help=docs.get(f.name, "").replace("%", "%%") + f" (default {f.default!r})")
     p.set_defaults(func=_cmd_gan)

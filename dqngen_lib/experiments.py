@@ -199,9 +199,9 @@ def _seed_fixes_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quic
 def _sample_metrics(images, labels, latent, cfg: TrainConfig) -> dict:
     """The metrics of lesson 07 of painted digits, with those of the sketches they were asked for."""
     m = generate.evaluate_images(images, labels, cfg)
-    if cfg.latent_dim and rewards.task_options(cfg.task_options)["reward"] == "style":
-        model = rewards.style_model(cfg.data_path, cfg.ink_levels, cfg.latent_dim,
-                                    rewards.task_options(cfg.task_options)["quantize"])
+    opts = rewards.task_options(cfg.task_options)
+    if cfg.latent_dim and opts["reward"] == "style":
+        model = rewards.style_model(cfg.data_path, cfg.ink_levels, cfg.latent_dim, opts["quantize"])
         sketches = model.sketch(torch.as_tensor(labels), torch.as_tensor(latent)).numpy()
         m["sketch_frechet"] = generate.evaluate_images(sketches, labels, cfg)["frechet"]
         m["pixels_off_sketch"] = float((images != sketches).reshape(len(sketches), -1).sum(1).mean())

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .budget import CLOCKS, check_clock
+from .budget import CLOCKS, check_budget, check_clock
 from .data import load_data, quantize
 from .utils import get_device
 
@@ -176,13 +176,8 @@ def train_gan(cfg: GanConfig, seconds: float | None = None, steps: int | None = 
     ``clock``: what ``seconds`` counts, ``"wall"`` time or ``"cpu"`` seconds of this process.
     """
     cfg.validate()
+    check_budget(seconds, steps)
     check_clock(clock)
-    for name, v, ok in (("seconds", seconds, lambda x: math.isfinite(x) and x > 0),
-                        ("steps", steps, lambda x: x >= 1)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.integer)) or not ok(v)):
-            raise ValueError(f"{name} must be a positive number, got {v!r}")
-    if seconds is None and steps is None:
-        raise ValueError("give a budget: seconds or steps")
     device = get_device(cfg.device)
     d = load_data(cfg.data_path, ink_levels=None)
     if d.size != cfg.size:

@@ -318,8 +318,7 @@ class AdversarialPotential:
         self.calls += 1
         if self.calls % self.every == 0:
             self._disc_step(next_canvas.detach(), labels, None)
-        with torch.no_grad():
-            return self(next_canvas, labels, None) - self(canvas, labels, None)
+        return self(next_canvas, labels, None) - self(canvas, labels, None)      # __call__ runs without grad
 
     def train_step(self) -> None:
         """One Adam step of ``D``: fake canvases from the ring against real digits of the same classes."""
