@@ -1,5 +1,12 @@
 """The DQN agent's acting and learning rules (lesson 05): ε-greedy actions of a Q-network, the
-exploration schedule, the (Double) DQN target and the TD loss.
+exploration schedule, the (Double) DQN target, the TD loss, one gradient update and the target
+network's update.
+
+One DQN update, read top to bottom (exercise 05 writes the same algorithm as a 20-line loop)::
+
+    batch = buffer.sample(batch_size, generator)                 # replay (lesson 04)
+    loss = dqn_update(qnet, target_net, optimizer, batch, gamma)  # TD loss, backward, Adam step
+    sync_target(qnet, target_net, tau)                            # Polyak average (tau = 1: a copy)
 
 Everything here works on batches of canvases and on any device; nothing synchronises with the
 host, so the trainer of lessons 05-06 calls it inside its hot loop. Playing whole episodes lives in
@@ -13,7 +20,8 @@ from torch.nn import functional as F
 
 from . import nets
 
-__all__ = ["greedy_actions", "epsilon_greedy", "linear_schedule", "dqn_targets", "dqn_loss"]
+__all__ = ["greedy_actions", "epsilon_greedy", "linear_schedule", "dqn_targets", "dqn_loss", "dqn_update",
+           "sync_target"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,8 +79,8 @@ def dqn_targets(target_net: nn.Module, rewards: torch.Tensor, next_obs: torch.Te
     return rewards + gamma * (1.0 - terminated.float()) * v_next
 
 
-def dqn_loss(qnet: nn.Module, batch, target_net: nn.Module | None = None, gamma: float = 0.9,
-             double: bool = True, loss: str = "huber") -> torch.Tensor:
+def dqn_loss(qnet: nn.Module, target_net: nn.Module | None, batch, gamma: float, double: bool = True,
+             loss: str = "huber") -> torch.Tensor:
     """Mean TD loss of a replay ``Batch`` (lesson 05): Huber (or MSE) between ``Q(s, a)`` and the target.
 
     ``target_net=None`` bootstraps from ``qnet`` itself (the "no target network" ablation; the
@@ -84,6 +92,45 @@ def dqn_loss(qnet: nn.Module, batch, target_net: nn.Module | None = None, gamma:
     tnet = qnet if target_net is None else target_net
     y = dqn_targets(tnet, batch.rewards, batch.next_obs, batch.terminated, gamma,
                     online_net=qnet if double else None)
+    assert q.shape == y.shape == batch.rewards.shape, (q.shape, y.shape, batch.rewards.shape)
     if loss == "huber":
         return F.smooth_l1_loss(q, y)
     return F.mse_loss(q, y)
+
+
+def dqn_update(qnet: nn.Module, target_net: nn.Module | None, optimizer: torch.optim.Optimizer, batch,
+               gamma: float, double: bool = True, loss: str = "huber", max_grad_norm: float = 0.0,
+               lr: float | None = None) -> torch.Tensor:
+    """One gradient step of DQN on a replay ``Batch`` (lesson 05); returns the loss (detached, on the device).
+
+    The TD loss of ``dqn_loss``, its gradient, the gradient norm clipped to ``max_grad_norm`` (0: not
+    clipped), and one step of ``optimizer``, whose learning rate is first set to ``lr`` when given
+    (a schedule). The target network is not touched: ``sync_target`` follows the update.
+    Nothing synchronises with the host.
+    """
+    if lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    value = dqn_loss(qnet, target_net, batch, gamma, double=double, loss=loss)
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    if max_grad_norm > 0:
+        nn.utils.clip_grad_norm_(qnet.parameters(), max_grad_norm)
+    optimizer.step()
+    return value.detach()
+
+
+@torch.no_grad()
+def sync_target(qnet: nn.Module, target_net: nn.Module, tau: float = 1.0) -> None:
+    """Move the target network towards the online one (lesson 05): ``θ' ← (1 − τ) θ' + τ θ``.
+
+    ``tau = 1`` copies the weights (the hard update of DQN, every ``target_period`` updates); a small
+    ``tau`` after every update is Polyak averaging (the soft update).
+    """
+    if not 0.0 < tau <= 1.0:
+        raise ValueError(f"tau must lie in (0, 1], got {tau!r}")
+    for t, o in zip(target_net.parameters(), qnet.parameters(), strict=True):
+        if tau == 1.0:
+            t.copy_(o)
+        else:
+            t.lerp_(o, tau)

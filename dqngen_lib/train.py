@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from .agent import dqn_loss, epsilon_greedy, linear_schedule
+from .agent import dqn_update, epsilon_greedy, linear_schedule, sync_target
 from .budget import Clock, Event, check_budget, check_clock, run_budget
 from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint, load_resume_state, save_checkpoint
 from .config import TrainConfig, make_env, make_qnet
@@ -72,7 +72,8 @@ class Trainer:
         self.obs = self.env.reset(seed=cfg.seed)
         z = functools.partial(torch.zeros, device=self.device)
         self.ep_return = z(cfg.num_envs)
-        self.acc = z(3)  # finished-episode return sum, finished episodes, loss sum
+        # statistics summed on the device between two learning-curve points (read by ``stats``)
+        self.sums = {"return": z(()), "episodes": z(()), "loss": z(())}
         self.acc_updates = 0
         self.env_steps = 0
         self.updates = 0
@@ -103,30 +104,20 @@ class Trainer:
 
     # -- the hot loop -----------------------------------------------------------------------
     def update(self) -> None:
-        """One gradient update from a replay minibatch, then the target network update."""
+        """One DQN update (``agent.dqn_update``) from a replay minibatch, then the target network's update."""
         c = self.cfg
         batch = self.buffer.sample(c.batch_size, self.replay_gen)
         if self.env.relabels:                    # a learning reward scores old transitions as it is now
             batch = batch._replace(rewards=self.env.relabel(batch.obs, batch.next_obs))
-        loss = dqn_loss(self.net, batch, self.target_net, c.gamma, double=c.double, loss=c.loss)
-        self.optimizer.zero_grad(set_to_none=True)
-        if c.lr_decay_steps:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr
-        loss.backward()
-        if c.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.qnet.parameters(), c.max_grad_norm)
-        self.optimizer.step()
+        loss = dqn_update(self.net, self.target_net, self.optimizer, batch, c.gamma, double=c.double, loss=c.loss,
+                          max_grad_norm=c.max_grad_norm, lr=self.lr if c.lr_decay_steps else None)
         self.updates += 1
-        self.acc[2] += loss.detach()
+        self.sums["loss"] += loss
         self.acc_updates += 1
-        if self.target_net is not None:
-            with torch.no_grad():
-                tp, op = list(self.target_net.parameters()), list(self.qnet.parameters())
-                if c.target == "soft":
-                    torch._foreach_lerp_(tp, op, c.tau)
-                elif self.updates % c.target_period == 0:
-                    torch._foreach_copy_(tp, op)
+        if c.target == "soft":
+            sync_target(self.qnet, self.target_net, c.tau)
+        elif c.target == "hard" and self.updates % c.target_period == 0:
+            sync_target(self.qnet, self.target_net)
 
     def run_steps(self, k: int) -> None:
         """Play ``k`` batched steps, storing transitions and updating (no host synchronisation)."""
@@ -140,8 +131,8 @@ class Trainer:
             done = term | trunc
             self.buffer.add(obs, actions, reward, next_obs, done, validate=False)
             self.ep_return += reward
-            self.acc[0] += (self.ep_return * done).sum()
-            self.acc[1] += done.sum()
+            self.sums["return"] += (self.ep_return * done).sum()
+            self.sums["episodes"] += done.sum()
             self.ep_return.masked_fill_(done, 0.0)
             self.obs = env.reset_done(done)
             self.env_steps += c.num_envs
@@ -161,11 +152,12 @@ class Trainer:
     # -- bookkeeping between chunks -------------------------------------------------------------
     def stats(self) -> dict:
         """Read and reset the accumulated statistics (synchronises)."""
-        a = self.acc.tolist()
-        self.acc.zero_()
+        ret, episodes, loss = torch.stack(list(self.sums.values())).tolist()
+        for v in self.sums.values():
+            v.zero_()
         n_up, self.acc_updates = self.acc_updates, 0
-        return {"episode_return": a[0] / a[1] if a[1] else None, "episodes": int(a[1]),
-                "loss": a[2] / n_up if n_up else None}
+        return {"episode_return": ret / episodes if episodes else None, "episodes": int(episodes),
+                "loss": loss / n_up if n_up else None}
 
     def log_point(self) -> dict:
         """Append a point to the learning curves (synchronises); returns the statistics since the last."""
@@ -200,7 +192,8 @@ class Trainer:
         """Everything beyond the checkpoint that an exact resume needs (env, replay, counters)."""
         return {
             "env_steps": self.env_steps, "env": self.env.state_dict(), "buffer": self.buffer.state_dict(),
-            "obs": self.obs.cpu(), "ep_return": self.ep_return.cpu(), "acc": self.acc.cpu(),
+            "obs": self.obs.cpu(), "ep_return": self.ep_return.cpu(),
+            "sums": {k: v.cpu() for k, v in self.sums.items()},
             "acc_updates": self.acc_updates, "update_credit": self.update_credit,
             "target_net": None if self.target_net is None else self.target_net.state_dict(),
         }
@@ -209,7 +202,9 @@ class Trainer:
         dev = self.device
         self.env.load_state_dict(st["env"])
         self.buffer.load_state_dict(st["buffer"])
-        self.obs, self.ep_return, self.acc = st["obs"].to(dev), st["ep_return"].to(dev), st["acc"].to(dev)
+        self.obs, self.ep_return = st["obs"].to(dev), st["ep_return"].to(dev)
+        sums = st["sums"] if "sums" in st else dict(zip(self.sums, st["acc"]))   # "acc": the older files' name
+        self.sums = {k: sums[k].to(dev) for k in self.sums}
         self.acc_updates, self.update_credit = int(st["acc_updates"]), float(st["update_credit"])
         if self.target_net is not None:
             self.target_net.load_state_dict(st["target_net"])

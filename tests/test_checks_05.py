@@ -136,4 +136,4 @@ def test_library_loss_passes_its_own_check():
     from dqngen_lib.agent import dqn_loss, dqn_targets
 
     check_double_dqn_targets(lambda q, t, r, n, d, g: dqn_targets(t, r, n, d, g, online_net=q))
-    check_dqn_loss(lambda q, t, b, g: dqn_loss(q, b, t, g, double=True, loss="huber"))
+    check_dqn_loss(lambda q, t, b, g: dqn_loss(q, t, b, g, double=True, loss="huber"))

@@ -144,7 +144,7 @@ def check_dqn_loss(fn) -> None:
     for seed, b, num_actions, gamma in _LOSS_CASES:
         online, target, batch = _case(seed, b, num_actions)
         what = f"dqn_loss of a batch of {b} transitions, {num_actions} actions, gamma = {gamma:g}"
-        expected = dqn_loss(online, batch, target, gamma, double=True, loss="huber")
+        expected = dqn_loss(online, target, batch, gamma, double=True, loss="huber")
         expected.backward()
         exp_grads = [p.grad.clone() for p in online.parameters()]
         online.zero_grad(set_to_none=True)

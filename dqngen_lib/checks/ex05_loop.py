@@ -264,7 +264,7 @@ class _Watch:
         self.internal = True
         try:
             with torch.set_grad_enabled(with_grad):
-                loss = dqn_loss(self.qnet, batch, self.target_net, self.s["gamma"], double=True, loss="huber")
+                loss = dqn_loss(self.qnet, self.target_net, batch, self.s["gamma"], double=True, loss="huber")
             return float(loss.detach()), (self._grad_of(loss) if with_grad else None)
         finally:
             self.internal = False
@@ -297,21 +297,21 @@ class _Watch:
 
         candidates = {
             "the targets bootstrap past the end of episodes: the (1 - done) factor is missing": lambda: dqn_loss(
-                qnet, no_done, tnet, gamma),
+                qnet, tnet, no_done, gamma),
             "the done flag is inverted: only the transitions that end an episode bootstrap": lambda: dqn_loss(
-                qnet, inverted, tnet, gamma),
+                qnet, tnet, inverted, gamma),
             "plain DQN targets (max over the target network); section 2's loss lets the online network choose the "
-            "next action and the target network evaluate it": lambda: dqn_loss(qnet, b, tnet, gamma, double=False),
-            "the targets come from the online network, not from target_net": lambda: dqn_loss(qnet, b, None, gamma),
+            "next action and the target network evaluate it": lambda: dqn_loss(qnet, tnet, b, gamma, double=False),
+            "the targets come from the online network, not from target_net": lambda: dqn_loss(qnet, None, b, gamma),
             "the targets come from the online network *with* their gradient: compute them under torch.no_grad() "
             "with target_net": through_target,
-            "the squared error instead of the Huber loss (F.smooth_l1_loss)": lambda: dqn_loss(qnet, b, tnet, gamma,
+            "the squared error instead of the Huber loss (F.smooth_l1_loss)": lambda: dqn_loss(qnet, tnet, b, gamma,
                                                                                                loss="mse"),
             "the loss is summed over the minibatch instead of averaged": summed,
             "Q(s, a) was taken at the next observations": at_next_obs,
-            f"gamma = 0.9 instead of the gamma argument ({gamma:g})": lambda: dqn_loss(qnet, b, tnet, 0.9),
-            f"gamma = 0.99 instead of the gamma argument ({gamma:g})": lambda: dqn_loss(qnet, b, tnet, 0.99),
-            "gamma is missing from the target": lambda: dqn_loss(qnet, b, tnet, 1.0),
+            f"gamma = 0.9 instead of the gamma argument ({gamma:g})": lambda: dqn_loss(qnet, tnet, b, 0.9),
+            f"gamma = 0.99 instead of the gamma argument ({gamma:g})": lambda: dqn_loss(qnet, tnet, b, 0.99),
+            "gamma is missing from the target": lambda: dqn_loss(qnet, tnet, b, 1.0),
         }
         self.internal = True
         try:
