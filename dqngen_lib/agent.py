@@ -1,6 +1,5 @@
-"""The DQN agent's acting and learning rules (lesson 05): ε-greedy actions of a Q-network, the
-exploration schedule, the (Double) DQN target, the TD loss, one gradient update and the target
-network's update.
+"""The DQN agent's learning rules (lesson 05): the exploration schedule, the (Double) DQN target,
+the TD loss, one gradient update and the target network's update.
 
 One DQN update, read top to bottom (exercise 05 writes the same algorithm as a 20-line loop)::
 
@@ -9,8 +8,9 @@ One DQN update, read top to bottom (exercise 05 writes the same algorithm as a 2
     sync_target(qnet, target_net, tau)                            # Polyak average (tau = 1: a copy)
 
 Everything here works on batches of canvases and on any device; nothing synchronises with the
-host, so the trainer of lessons 05-06 calls it inside its hot loop. Playing whole episodes lives in
-``rollout``; the seed article's agent in ``seed_agent``.
+host, so the trainer of lessons 05-06 calls it inside its hot loop. Acting is lesson 03's
+``nets.greedy_actions`` and ``nets.epsilon_greedy`` on the network's Q-values; playing whole
+episodes lives in ``rollout``; the seed article's agent in ``seed_agent``.
 """
 from __future__ import annotations
 
@@ -18,35 +18,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import nets
 
-__all__ = ["greedy_actions", "epsilon_greedy", "linear_schedule", "dqn_targets", "dqn_loss", "dqn_update",
+__all__ = ["linear_schedule", "dqn_targets", "dqn_loss", "dqn_update",
            "sync_target"]
 
 
 # ---------------------------------------------------------------------------------------------
-# Acting
+# Exploration
 # ---------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def greedy_actions(qnet: nn.Module, obs: torch.Tensor) -> torch.Tensor:
-    """``argmax_a Q(obs, a)`` for a batch of observations (B, C, H, W) -> int64 (B,) (lesson 05)."""
-    return nets.greedy_actions(qnet(obs))
-
-
-@torch.no_grad()
-def epsilon_greedy(qnet: nn.Module, obs: torch.Tensor, eps, generator: torch.Generator | None = None) -> torch.Tensor:
-    """ε-greedy actions of a Q-network (lesson 05): with probability ``eps`` a uniform random action.
-
-    ``eps`` is a float or a tensor (one value per canvas). Random numbers come from ``generator``
-    (on the observations' device), so the choice is reproducible and needs no host
-    synchronisation: both the greedy and the random action are computed for every canvas and
-    ``torch.where`` picks one (``dqngen_lib.nets.epsilon_greedy`` of lesson 03 on ``qnet(obs)``).
-    """
-    if isinstance(eps, (int, float)) and not 0.0 <= float(eps) <= 1.0:
-        raise ValueError(f"eps must lie in [0, 1], got {eps!r}")
-    return nets.epsilon_greedy(qnet(obs), eps, generator)
-
 
 def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
     """Linear decay from ``start`` to ``end`` over ``duration`` steps, then constant (lesson 05)."""

@@ -16,7 +16,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import make_env
-from .rollout import ScriptedPolicy, epsilon_greedy, play
+from .rollout import ScriptedPolicy, epsilon_greedy_policy, play
 from .viz import figure_png, plot_pen_q, plot_q_heatmaps
 
 __all__ = ["QExplorer"]
@@ -234,7 +234,7 @@ class QExplorer:
     def _play(self, actions: list[int], kinds: list[str], then_eps: float | None = None) -> None:
         """(Re)play the episode: the scripted ``actions`` from the start, then (when ``then_eps`` is given)
         the agent ε-greedy to the end; the whole record is replaced by what ``rollout.play`` returns."""
-        then = None if then_eps is None else epsilon_greedy(self.qnet, float(then_eps), self.gen)
+        then = None if then_eps is None else epsilon_greedy_policy(self.qnet, float(then_eps), self.gen)
         policy = ScriptedPolicy(actions, qnet=self.qnet, then=then)
         where = {"index": [self.digit]} if self.task == "reconstruct" else {"label": [self.digit]}
         ep = play(self.env, policy, seed=self.seed, record=True, steps=None if then is not None else len(actions),

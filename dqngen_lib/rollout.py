@@ -24,7 +24,7 @@ from .config import TrainConfig, dataset, make_env
 from .envs import VecCanvasEnv
 from .metrics import perfect_painter_mse
 
-__all__ = ["QPolicy", "ScriptedPolicy", "greedy", "epsilon_greedy", "boltzmann", "play", "reconstruct", "evaluate_reconstruction",
+__all__ = ["QPolicy", "ScriptedPolicy", "greedy", "epsilon_greedy_policy", "boltzmann", "play", "reconstruct", "evaluate_reconstruction",
            "reference_mse", "as_policy"]
 
 
@@ -87,8 +87,9 @@ def greedy(qnet: nn.Module) -> QPolicy:
     return QPolicy(qnet, "greedy")
 
 
-def epsilon_greedy(qnet: nn.Module, eps: float, generator: torch.Generator | None = None) -> QPolicy:
-    """The ε-greedy policy of a Q-network: a uniformly random action with probability ``eps``."""
+def epsilon_greedy_policy(qnet: nn.Module, eps: float, generator: torch.Generator | None = None) -> QPolicy:
+    """The ε-greedy policy of a Q-network: a uniformly random action with probability ``eps`` (its actions are
+    ``nets.epsilon_greedy`` of the Q-values)."""
     return QPolicy(qnet, "epsilon", eps=eps, generator=generator)
 
 

@@ -21,10 +21,11 @@ from typing import Callable
 
 import torch
 
-from .agent import dqn_update, epsilon_greedy, linear_schedule, sync_target
+from .agent import dqn_update, linear_schedule, sync_target
 from .budget import Clock, Event, check_budget, check_clock, run_budget
 from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint, load_resume_state, save_checkpoint
 from .config import TrainConfig, make_env, make_qnet
+from .nets import epsilon_greedy
 from .replay import ReplayBuffer
 from .rollout import evaluate_reconstruction
 from .utils import atomic_write_json, get_device
@@ -124,7 +125,8 @@ class Trainer:
         c, env = self.cfg, self.env
         for _ in range(k):
             obs = self.obs
-            actions = epsilon_greedy(self.net, obs, self.eps, self.act_gen)
+            with torch.no_grad():
+                actions = epsilon_greedy(self.net(obs), self.eps, self.act_gen)
             next_obs, reward, term, trunc, _ = env.step(actions, validate=False)
             # The time t/T is part of the observation, so reaching the horizon ends the MDP:
             # no bootstrapping past it (a true terminal, not a time-limit truncation).

@@ -1,11 +1,10 @@
-"""dqngen_lib.agent: ε-greedy actions of a Q-network, the schedule, the (Double) DQN target and loss, one update
+"""dqngen_lib.agent: the exploration schedule, the (Double) DQN target and loss, one update
 and the target network's update."""
 import pytest
 import torch
 from torch import nn
 
-from dqngen_lib.agent import (dqn_loss, dqn_targets, dqn_update, epsilon_greedy, greedy_actions, linear_schedule,
-                              sync_target)
+from dqngen_lib.agent import dqn_loss, dqn_targets, dqn_update, linear_schedule, sync_target
 from dqngen_lib.nets import make_qnet
 from dqngen_lib.replay import Batch
 
@@ -25,27 +24,6 @@ def obs_of(indices):
     x = torch.zeros(len(indices), 1, 2, 2)
     x[:, 0, 0, 0] = torch.as_tensor(indices, dtype=torch.float32)
     return x
-
-
-def test_greedy_actions_is_argmax():
-    q = FixedQ([[0.0, 2.0, 1.0], [3.0, -1.0, 0.0]])
-    assert greedy_actions(q, obs_of([0, 1, 0])).tolist() == [1, 0, 1]
-
-
-def test_epsilon_greedy_extremes_and_reproducibility():
-    q = FixedQ([[0.0, 5.0, 1.0, 0.0]])
-    obs = obs_of([0] * 400)
-    assert epsilon_greedy(q, obs, 0.0, torch.Generator().manual_seed(0)).eq(1).all()
-    a = epsilon_greedy(q, obs, 1.0, torch.Generator().manual_seed(0))
-    counts = torch.bincount(a, minlength=4)
-    assert (counts > 60).all(), counts           # uniform over 4 actions: about 100 each
-    b = epsilon_greedy(q, obs, 1.0, torch.Generator().manual_seed(0))
-    assert torch.equal(a, b)
-    half = epsilon_greedy(q, obs, 0.5, torch.Generator().manual_seed(1))
-    frac_greedy = float((half == 1).float().mean())
-    assert 0.55 < frac_greedy < 0.75                # 0.5 + 0.5 / 4 = 0.625
-    with pytest.raises(ValueError, match="eps"):
-        epsilon_greedy(q, obs, 1.5)
 
 
 def test_linear_schedule():

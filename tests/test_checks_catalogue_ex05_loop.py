@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from dqngen_lib.agent import epsilon_greedy
+from dqngen_lib.nets import epsilon_greedy
 from dqngen_lib.checks import CheckError, check_dqn_loop
 from dqngen_lib.checks import ex05_loop
 
@@ -70,7 +70,8 @@ def make_loop(**bug):
                 actions = torch.where(explore, torch.randint(env.num_actions, (env.num_envs,), generator=act_gen),
                                       greedy)
             else:
-                actions = epsilon_greedy(qnet, obs, eps, gen)
+                with torch.no_grad():
+                    actions = epsilon_greedy(qnet(obs), eps, gen)
             next_obs, reward, terminated, truncated, _ = env.step(actions)
             done = terminated if bug.get("terminated_only") else terminated | truncated
             stored_actions = qnet(obs).argmax(dim=1).detach() if bug.get("store_greedy") else actions

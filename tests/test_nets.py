@@ -138,19 +138,6 @@ def test_nets_and_action_selection_on_the_gpu():
     assert a.device.type == "cuda" and a.shape == (4,)
 
 
-def test_epsilon_greedy_draws_like_the_agent():
-    """nets.epsilon_greedy on Q-values and agent.epsilon_greedy on a network pick the same actions."""
-    from dqngen_lib import agent
-
-    torch.manual_seed(0)
-    net = make_qnet("conv", (3, 8, 8), 128, channels=8)
-    obs = torch.rand(64, 3, 8, 8)
-    with torch.no_grad():
-        mine = epsilon_greedy(net(obs), 0.3, torch.Generator().manual_seed(4))
-    theirs = agent.epsilon_greedy(net, obs, 0.3, torch.Generator().manual_seed(4))
-    assert torch.equal(mine, theirs)
-
-
 def test_q_heatmaps_draw_one_map_per_ink_and_mark_the_action():
     import matplotlib
     matplotlib.use("agg")

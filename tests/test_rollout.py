@@ -6,7 +6,7 @@ from torch import nn
 
 from dqngen_lib.config import TrainConfig, make_env
 from dqngen_lib.nets import make_qnet
-from dqngen_lib.rollout import (QPolicy, ScriptedPolicy, boltzmann, epsilon_greedy, evaluate_reconstruction, greedy,
+from dqngen_lib.rollout import (QPolicy, ScriptedPolicy, boltzmann, epsilon_greedy_policy, evaluate_reconstruction, greedy,
                                 play, reconstruct, reference_mse)
 
 
@@ -29,7 +29,7 @@ def test_rollout_records_a_consistent_episode():
     env = make_env(cfg, 3, split="test", device="cpu", seed=0)
     torch.manual_seed(0)
     qnet = make_qnet("conv", env.obs_shape, env.num_actions, channels=8, layers=1)
-    ep = play(env, epsilon_greedy(qnet, 0.3, torch.Generator().manual_seed(4)), index=[0, 5, 7], seed=3,
+    ep = play(env, epsilon_greedy_policy(qnet, 0.3, torch.Generator().manual_seed(4)), index=[0, 5, 7], seed=3,
               record=True)
     t = cfg.horizon
     assert ep["canvas"].shape == (t + 1, 3, 8, 8)
@@ -44,7 +44,7 @@ def test_rollout_records_a_consistent_episode():
     np.testing.assert_allclose(ep["rewards"].sum(0), frac, atol=1e-5)
     np.testing.assert_allclose(ep["return"], frac, atol=1e-5)
     # same seed, same episode
-    again = play(env, epsilon_greedy(qnet, 0.3, torch.Generator().manual_seed(4)), index=[0, 5, 7], seed=3,
+    again = play(env, epsilon_greedy_policy(qnet, 0.3, torch.Generator().manual_seed(4)), index=[0, 5, 7], seed=3,
                  record=True)
     assert np.array_equal(again["actions"], ep["actions"])
 
@@ -97,16 +97,16 @@ def test_policies_and_their_randomness():
     q = qnet(obs)
     a, q2 = greedy(qnet)(obs, env)
     assert torch.equal(a, q.argmax(1)) and torch.equal(q, q2)
-    e1, _ = epsilon_greedy(qnet, 0.5, torch.Generator().manual_seed(1))(obs, env)
-    e2, _ = epsilon_greedy(qnet, 0.5, torch.Generator().manual_seed(1))(obs, env)
-    e3, _ = epsilon_greedy(qnet, 0.5, torch.Generator().manual_seed(2))(obs, env)
+    e1, _ = epsilon_greedy_policy(qnet, 0.5, torch.Generator().manual_seed(1))(obs, env)
+    e2, _ = epsilon_greedy_policy(qnet, 0.5, torch.Generator().manual_seed(1))(obs, env)
+    e3, _ = epsilon_greedy_policy(qnet, 0.5, torch.Generator().manual_seed(2))(obs, env)
     assert torch.equal(e1, e2) and not torch.equal(e1, e3) and (e1 != a).any()
     b1, _ = boltzmann(qnet, 1.0, torch.Generator().manual_seed(1))(obs, env)
     assert not torch.equal(b1, a) and torch.equal(boltzmann(qnet, 0.0)(obs, env)[0], a)
     with pytest.raises(ValueError, match="policy kind"):
         QPolicy(qnet, "softmax")
     with pytest.raises(ValueError, match="eps"):
-        epsilon_greedy(qnet, 1.5)
+        epsilon_greedy_policy(qnet, 1.5)
 
 
 def test_scripted_policy_then_hands_over_and_steps_limit():

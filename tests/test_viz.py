@@ -201,12 +201,12 @@ def test_learning_curves_of_a_real_training_run():
 
 def test_plot_episode_shows_the_recorded_canvases_and_target():
     from dqngen_lib.nets import make_qnet
-    from dqngen_lib.rollout import epsilon_greedy, play
+    from dqngen_lib.rollout import epsilon_greedy_policy, play
 
     env = VecCanvasEnv(2, horizon=6, seed=0)
     torch.manual_seed(0)
     net = make_qnet("conv", env.obs_shape, env.num_actions, channels=8)
-    ep = play(env, epsilon_greedy(net, 0.5, torch.Generator().manual_seed(1)), index=[3, 4], seed=0, record=True)
+    ep = play(env, epsilon_greedy_policy(net, 0.5, torch.Generator().manual_seed(1)), index=[3, 4], seed=0, record=True)
     fig = viz.plot_episode(ep, i=1, steps=[0, 3, 6])
     shown = [a for a in fig.axes if a.images]
     assert [a.get_title() for a in shown] == ["t=0", "t=3", "t=6", "target"]
