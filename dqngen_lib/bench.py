@@ -24,7 +24,7 @@ from .seeds import load_result
 from .train import Trainer
 from .utils import describe_device, machine_info
 
-__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_table", "machine_name", "bench_train", "loop_rates",
+__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_env_table", "machine_name", "bench_train", "loop_rates",
            "run_ours", "run_sb3", "run_seed", "time_to_reach", "format_train_table", "BAR", "AGENTS",
            "quality_bars"]
 
@@ -155,7 +155,7 @@ def _si(x: float) -> str:
     return f"{x:.3g}"
 
 
-def format_table(rows: list[dict]) -> str:
+def format_env_table(rows: list[dict]) -> str:
     """Markdown table of ``bench_env`` rows."""
     lines = ["| device | mode | N | VecCanvasEnv steps/s | gym CanvasEnv loop steps/s | ratio |",
              "|---|---|---:|---:|---:|---:|"]

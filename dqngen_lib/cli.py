@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from . import __version__
-from .bench import AGENTS, bench_env, bench_train, format_table, format_train_table, machine_name, quality_bars
+from .bench import AGENTS, bench_env, bench_train, format_env_table, format_train_table, machine_name, quality_bars
 from .checkpoint import CHECKPOINT_FILE, GanCheckpoint, check_out_dir, load_checkpoint, save_gan
 from .config import TrainConfig
 from .data import load_digits
@@ -332,7 +332,7 @@ def _cmd_sample(args) -> int:
 def _cmd_bench_env(args) -> int:
     rows = bench_env(sizes=args.sizes, seconds=args.seconds)
     print(f"Environment steps/s, machine: {machine_name()}")
-    print(format_table(rows))
+    print(format_env_table(rows))
     if args.json:
         atomic_write_json({"machine": machine_name(), "rows": rows}, args.json)
     return 0

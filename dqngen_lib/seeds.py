@@ -3,9 +3,9 @@ mean ± sd and drawn as a band.
 
 A single run is one draw of a random process: two configurations compared on one seed each can
 swap places on the next. ``run_seeds(cfg, seeds, ...)`` trains the same configuration once per
-seed and returns a ``SeedRuns``; ``summary`` gives mean ± sd of a final metric, ``format_table``
+seed and returns a ``SeedRuns``; ``summary`` gives mean ± sd of a final metric, ``format_runs_table``
 puts several ``SeedRuns`` side by side, ``plot_bands`` draws their evaluation curves as the mean
-with a band from the lowest to the highest seed, and ``save_results``/``load_results`` keep them in
+with a band from the lowest to the highest seed, and ``save_results``/``load_result`` keep them in
 a JSON result file that records the machine, the date, the command, the config and the seeds (the
 lessons load such files instead of training for minutes).
 """
@@ -23,8 +23,8 @@ from .gan import GAN_KIND, GanConfig
 from .train import train
 from .utils import atomic_write_json, machine_info
 
-__all__ = ["SeedRuns", "run_seeds", "summary", "format_table", "plot_bands", "save_results", "load_results",
-           "RESULTS_DIR", "result_path", "load_result"]
+__all__ = ["SeedRuns", "run_seeds", "summary", "format_runs_table", "plot_bands", "save_results", "load_result",
+           "RESULTS_DIR", "result_path"]
 
 RESULTS_DIR = "results"
 
@@ -110,7 +110,7 @@ def _as_list(results) -> list[SeedRuns]:
     return list(results)
 
 
-def format_table(results, metric: str = "test_mse", digits: int = 4, extra: dict | None = None) -> str:
+def format_runs_table(results, metric: str = "test_mse", digits: int = 4, extra: dict | None = None) -> str:
     """A Markdown table: one row per ``SeedRuns`` with mean ± sd of ``metric`` and each seed's value.
 
     ``extra``: more rows ``{label: value}`` (single numbers such as a planner's) printed below.
@@ -191,21 +191,6 @@ def save_results(path: str, results, name: str, command: str, notes: str = "", e
     atomic_write_json(data, path)
 
 
-def load_results(path: str) -> dict:
-    """Read a result file: ``{"name", "command", "date", "machine", "notes", "extra", "results":
-    {label: SeedRuns}}``."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no result file at {path!r}")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        data["results"] = {r["label"]: SeedRuns.from_dict(r) for r in data["results"]}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} is not a dqngen result file ({type(exc).__name__}: {exc})") from None
-    return data
-
-
-
 def result_path(name: str) -> str:
     """Where the result file ``name`` is kept: ``results/NAME.json`` of the course repository (the folder
     above ``dqngen_lib``), whatever the working directory (a lesson runs in ``notebooks/``)."""
@@ -214,9 +199,25 @@ def result_path(name: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), RESULTS_DIR, f"{name}.json")
 
 
-def load_result(name: str) -> dict:
-    """The result file ``name`` (``load_results``); a missing file says the command that makes it."""
-    path = result_path(name)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no result file {path}; make it with: dqngen experiment {name}")
-    return load_results(path)
+def load_result(name_or_path: str) -> dict:
+    """Read a result file: ``{"name", "command", "date", "machine", "notes", "extra", "results":
+    {label: SeedRuns}}``.
+
+    ``name_or_path``: the name of one of the course's files (``"pen-dqn"`` reads ``result_path("pen-dqn")``;
+    a missing one says the command that makes it) or the path of a ``.json`` file.
+    """
+    if isinstance(name_or_path, str) and (name_or_path.endswith(".json") or os.sep in name_or_path):
+        path = name_or_path
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no result file at {path!r}")
+    else:
+        path = result_path(name_or_path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no result file {path}; make it with: dqngen experiment {name_or_path}")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        data["results"] = {r["label"]: SeedRuns.from_dict(r) for r in data["results"]}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a dqngen result file ({type(exc).__name__}: {exc})") from None
+    return data

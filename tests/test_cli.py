@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from dqngen_lib import __version__
-from dqngen_lib.bench import bench_env, format_table
+from dqngen_lib.bench import bench_env, format_env_table
 from dqngen_lib.cli import main
 
 
@@ -38,7 +38,7 @@ def test_bench_env_rows_and_table():
     for r in rows:
         assert r["vec_steps_per_s"] > 0 and r["gym_steps_per_s"] > 0
         assert r["ratio"] == pytest.approx(r["vec_steps_per_s"] / r["gym_steps_per_s"])
-    table = format_table(rows)
+    table = format_env_table(rows)
     assert table.count("\n") == 3 and "| cpu | pixel | 16 |" in table
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from dqngen_lib.cli import main
 from dqngen_lib.experiments import EXPERIMENTS, run_experiment
-from dqngen_lib.seeds import load_results
+from dqngen_lib.seeds import load_result
 
 
 def test_list_names_every_experiment(capsys):
@@ -17,7 +17,7 @@ def test_list_names_every_experiment(capsys):
 def test_a_quick_run_writes_a_result_file_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "g0.json"
     path = run_experiment("pixel-gamma0", seeds=(0, 1), out=str(out), quick=True, log=lambda m: None)
-    data = load_results(path)
+    data = load_result(path)
     assert set(data["results"]) == {"DQN (γ = 0.5)", "γ = 0 (no bootstrapping)"}
     r = data["results"]["γ = 0 (no bootstrapping)"]
     assert r.cfg.gamma == 0.0 and r.seeds == [0, 1] and len(r.values()) == 2
@@ -30,10 +30,10 @@ def test_a_quick_run_writes_a_result_file_and_refuses_to_overwrite(tmp_path, cap
 
 def test_probes_and_planner_numbers_are_recorded(tmp_path):
     path = run_experiment("pixel-bootstrap", seeds=(0,), out=str(tmp_path / "b.json"), quick=True, log=lambda m: None)
-    run = next(iter(load_results(path)["results"].values())).runs[0]
+    run = next(iter(load_result(path)["results"].values())).runs[0]
     assert set(run["probes"]) >= {"env_steps", "replay_q_error", "replay_bias", "greedy_q_error", "greedy_bias"}
     assert len(run["probes"]["env_steps"]) >= 1
-    planners = load_results(run_experiment("planners", out=str(tmp_path / "p.json"), quick=True,
+    planners = load_result(run_experiment("planners", out=str(tmp_path / "p.json"), quick=True,
                                            log=lambda m: None))["extra"]["planners"]
     assert set(planners) == {"pen", "pixel"} and planners["pen"]["greedy"]["images"] == 20
 
@@ -69,7 +69,7 @@ def test_a_stopped_experiment_resumes_from_its_saved_runs(tmp_path, monkeypatch)
     path = run_experiment("pixel-gamma0", seeds=(0, 1), out=str(out), quick=True, log=kept.append)
     assert calls[3:] == [("DQN (γ = 0.5)", 1), ("γ = 0 (no bootstrapping)", 1)]          # only seed 1 trained
     assert sum("kept from" in m for m in kept) == 2
-    assert not partial.exists() and load_results(path)["results"]["DQN (γ = 0.5)"].seeds == [0, 1]
+    assert not partial.exists() and load_result(path)["results"]["DQN (γ = 0.5)"].seeds == [0, 1]
 
 
 def test_a_saved_run_of_another_config_is_not_reused(tmp_path, monkeypatch):
@@ -91,7 +91,7 @@ def test_gen_vs_gan_puts_a_gan_and_the_painters_beside_their_floors(tmp_path):
     from dqngen_lib.gan import GanConfig
 
     path = run_experiment("gen-vs-gan", seeds=(0,), out=str(tmp_path / "v.json"), quick=True, log=lambda m: None)
-    data = load_results(path)
+    data = load_result(path)
     gan = data["results"]["GAN (two MLPs)"]
     assert isinstance(gan.cfg, GanConfig) and gan.runs[0]["final"]["updates"] == 200
     assert {"DQN, style reward, pixel", "DQN, adversarial reward (relabelled), pen"} <= set(data["results"])
