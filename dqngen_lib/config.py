@@ -32,7 +32,8 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("reconstruct", "pen"): {"qnet": "pen", "channels": 32, "layers": 3, "pen_segment": True,  # lesson 05, pen
                              "gamma": 0.9, "lr_end": 3e-4, "lr_decay_steps": 1_000_000},
     ("generate", "pixel"): {"latent_dim": 8, "horizon": 32, "channels": 16, "layers": 5, "cond_maps": 16,
-                            "gamma": 0.2, "lr": 1e-3, "batch_size": 128, "updates_per_step": 2.0,
+                            "cond_decoder": "bilinear", "gamma": 0.2, "lr": 1e-3, "batch_size": 128,
+                            "updates_per_step": 2.0,
                             "eval_every": 0},                                                    # lesson 07
     ("generate", "pen"): {"latent_dim": 8, "horizon": 32, "qnet": "pen", "pen_segment": True, "channels": 32,
                           "layers": 3, "cond_maps": 16, "gamma": 0.7, "lr": 1e-3, "batch_size": 128,
@@ -82,7 +83,9 @@ class TrainConfig:
     pen_segment: bool = False
     """'pen' Q-network: give the head each move's features summed over the pixels it paints"""
     cond_maps: int = 0
-    """generate task, conv and pen Q-networks: planes decoded from the class and latent by a small MLP (0: none)"""
+    """generate task, conv and pen Q-networks: planes decoded from the class and latent (0: none)"""
+    cond_decoder: str = "mlp"
+    """how cond_maps are decoded: 'mlp' (one hidden layer) or 'bilinear' (a linear map of the latent per class)"""
 
     # -- acting
     num_envs: int = 64
@@ -157,7 +160,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r} is invalid; expected {expected}")
 
         choices = {"task": TASKS, "mode": MODES, "qnet": QNET_KINDS, "loss": ("huber", "mse"), "stop_q": STOP_Q,
-                   "target": ("soft", "hard", "none"), "compile": ("none", "default", "reduce-overhead")}
+                   "target": ("soft", "hard", "none"), "compile": ("none", "default", "reduce-overhead"),
+                   "cond_decoder": nets.COND_DECODERS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 bad(name, "one of " + ", ".join(map(repr, allowed)))
@@ -310,7 +314,8 @@ def make_qnet(cfg: TrainConfig, obs_shape_: tuple | None = None, num_actions_: i
     """
     shape = obs_shape(cfg) if obs_shape_ is None else tuple(obs_shape_)
     n = num_actions(cfg.mode, cfg.size, cfg.ink_levels, cfg.pen_window) if num_actions_ is None else num_actions_
-    cond = {"cond": (1, 1 + 10 + cfg.latent_dim), "cond_maps": cfg.cond_maps} if cfg.cond_maps else {}
+    cond = {"cond": (1, 1 + 10 + cfg.latent_dim), "cond_maps": cfg.cond_maps,
+            "cond_decoder": cfg.cond_decoder} if cfg.cond_maps else {}
     if cfg.qnet == "pen":
         extra = {"channels": cfg.channels, "layers": cfg.layers, "window": cfg.pen_window,
                  "head_layers": cfg.head_layers, "stop": cfg.stop_q, "segment": cfg.pen_segment, **cond}

@@ -318,11 +318,17 @@ evaluation is off the clock)."""
 _ADVERSARIAL = {"reward": "adversarial"}
 
 
+_MLP = {"cond_decoder": "mlp"}
+"""The first decoder of the class and latent (an MLP), which the pixel rows of gen-rewards, gen-adversarial and
+gen-vs-gan's adversarial row were run with; the pixel preset's bilinear decoder is shaped like the sketches."""
+
+
 def _gen_vs_gan_configs() -> dict:
     return {"GAN (two MLPs)": GanConfig(device="cpu"),
             "DQN, style reward, pixel": _gen("pixel"),
+            "DQN, style reward, pixel, MLP decoder": _gen("pixel", **_MLP),
             "DQN, style reward, pen": _gen("pen"),
-            "DQN, adversarial reward (relabelled), pixel": _gen("pixel", task_options=_ADVERSARIAL),
+            "DQN, adversarial reward (relabelled), pixel": _gen("pixel", task_options=_ADVERSARIAL, **_MLP),
             "DQN, adversarial reward (relabelled), pen": _gen("pen", task_options=_ADVERSARIAL)}
 
 
@@ -334,14 +340,16 @@ def _gen_vs_gan_extra(quick: bool) -> dict:
 EXPERIMENTS = {e.name: e for e in [
     Experiment(
         "gen-rewards",
-        "Generation, pixel mode, 200,000 environment steps each (the budget of lesson 07's live run): the style "
-        "reward (the lesson's), "
+        "Generation, pixel mode, 200,000 environment steps each (the budget of lesson 07's live run), every row with "
+        "the first decoder of class and latent (an MLP; the preset's is now bilinear, gen-vs-gan compares them): "
+        "the style reward (the lesson's), "
         "the classifier-only reward (no latent code: nothing random in the observation), and an adversarial "
         "reward (a discriminator trained online, the reward of a GAN; with the latent code), 3 seeds each, 100 "
         "digits per class judged by classifiers trained on the test digits.",
-        lambda: {"style reward": _gen("pixel"),
-                 "classifier reward": _gen("pixel", task_options={"reward": "classifier"}, latent_dim=0),
-                 "adversarial reward": _gen("pixel", task_options={"reward": "adversarial", "relabel": False})},
+        lambda: {"style reward": _gen("pixel", **_MLP),
+                 "classifier reward": _gen("pixel", task_options={"reward": "classifier"}, latent_dim=0, **_MLP),
+                 "adversarial reward": _gen("pixel", task_options={"reward": "adversarial", "relabel": False},
+                                            **_MLP)},
         steps=200_000, run_one=_generate_one),
     Experiment(
         "gen-pen",
@@ -353,13 +361,16 @@ EXPERIMENTS = {e.name: e for e in [
         "gen-adversarial",
         "Generation, pixel mode, the relabelled adversarial reward (rewards recomputed by the discriminator as it "
         "is when a batch is sampled, the discriminator trained on the replayed canvases), 200,000 environment "
-        "steps each: the budget of gen-rewards, whose adversarial row is the first version, 3 seeds.",
-        lambda: {"adversarial reward (relabelled)": _gen("pixel", task_options=_ADVERSARIAL)}, steps=200_000,
+        "steps each: the budget of gen-rewards, whose adversarial row is the first version, 3 seeds; the MLP "
+        "decoder of class and latent, as in gen-rewards.",
+        lambda: {"adversarial reward (relabelled)": _gen("pixel", task_options=_ADVERSARIAL, **_MLP)}, steps=200_000,
         run_one=_generate_one, threads=1),
     Experiment(
         "gen-vs-gan",
         f"The seed article's claim, head to head: a class-conditional GAN (two MLPs) against DQN painters with "
-        f"the style reward and with the relabelled adversarial reward, in pixel and pen mode, each trained for "
+        f"the style reward and with the relabelled adversarial reward, in pixel and pen mode (the pixel style "
+        f"painter with the preset's bilinear decoder of class and latent and with the first one, an MLP; the "
+        f"other DQN rows with the MLP), each trained for "
         f"{GEN_VS_GAN_SECONDS:.0f} CPU seconds of one thread (torch.set_num_threads(1), the process's CPU time; "
         f"evaluation off the clock), 3 "
         f"seeds, 100 digits per class. Beside them (extra): real test digits, the sketches of the style model on "

@@ -19,7 +19,7 @@ from torch import nn
 
 from .envs import pen_transition
 
-__all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "segment_masks", "make_qnet", "count_params", "QNET_KINDS", "qmap_to_q", "q_to_qmap",
+__all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "COND_DECODERS", "segment_masks", "make_qnet", "count_params", "QNET_KINDS", "qmap_to_q", "q_to_qmap",
            "dueling_combine", "greedy_actions", "epsilon_greedy", "boltzmann_actions"]
 
 QNET_KINDS = ("mlp", "conv", "pen")
@@ -116,37 +116,60 @@ class MLPQNet(nn.Module):
         return dueling_combine(self.value(h), a)
 
 
+COND_DECODERS = ("mlp", "bilinear")
+
+
 class CondMaps(nn.Module):
     """Decode the conditioning of the generate task into pictures (lesson 07).
 
     In the generate task the class one-hot and the latent code fill constant planes of the
     observation (channels ``cond[0]:cond[1]``); a convolution sees the same value at every pixel and
     cannot tell *where* a class with this latent needs ink. ``CondMaps`` reads the conditioning
-    vector (the planes' means) and decodes it with a small MLP into ``maps`` planes of H x W -- a
-    learned picture per class and latent, like the decoder of a generator -- which the network
-    appends to its input.
+    vector (the planes' means) and decodes it into ``maps`` planes of H x W -- a learned picture per
+    class and latent, like the decoder of a generator -- which the network appends to its input.
+
+    ``decoder="mlp"``: one hidden layer of ``hidden`` units over the whole vector. ``"bilinear"``: for
+    each class a linear map of the latent code, ``maps(c, z) = A_c + sum_i z_i B_ci`` -- the form of
+    the style reward's sketches (a class mean plus latent-weighted directions), so the network can
+    hold every sketch exactly; the first ``classes`` conditioning values are the class one-hot.
     """
 
-    def __init__(self, cond: tuple[int, int], maps: int, size: int, hidden: int = 64):
+    def __init__(self, cond: tuple[int, int], maps: int, size: int, hidden: int = 64, decoder: str = "mlp",
+                 classes: int = 10):
         super().__init__()
         self.cond, self.maps, self.size = (int(cond[0]), int(cond[1])), int(maps), int(size)
         n = self.cond[1] - self.cond[0]
         if n < 1 or maps < 1:
             raise ValueError(f"CondMaps needs conditioning channels and maps >= 1, got {cond} and {maps}")
-        self.mlp = nn.Sequential(nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, maps * size * size))
+        if decoder not in COND_DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; expected one of {', '.join(map(repr, COND_DECODERS))}")
+        if decoder == "bilinear" and not 1 <= classes <= n:
+            raise ValueError(f"the bilinear decoder needs 1 <= classes <= {n} conditioning channels, got {classes}")
+        self.decoder, self.classes = decoder, int(classes)
+        out = maps * size * size
+        if decoder == "mlp":
+            self.mlp = nn.Sequential(nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, out))
+        else:
+            self.linear = nn.Linear(self.classes * (1 + n - self.classes), out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = x[:, self.cond[0]:self.cond[1]].mean(dim=(2, 3))
-        return torch.cat([x, self.mlp(v).view(-1, self.maps, self.size, self.size)], dim=1)
+        if self.decoder == "mlp":
+            planes = self.mlp(v)
+        else:
+            onehot, z = v[:, :self.classes], v[:, self.classes:]
+            z1 = torch.cat([torch.ones_like(onehot[:, :1]), z], dim=1)
+            planes = self.linear((onehot[:, :, None] * z1[:, None, :]).flatten(1))
+        return torch.cat([x, planes.view(-1, self.maps, self.size, self.size)], dim=1)
 
 
-def _with_cond(c: int, h: int, cond, cond_maps: int):
+def _with_cond(c: int, h: int, cond, cond_maps: int, decoder: str = "mlp"):
     """The conditioning decoder of a network (or None) and the trunk's input channels."""
     if not cond_maps:
         return None, c
     if cond is None:
         raise ValueError("cond_maps needs the conditioning channels (cond=(first, stop)) of a generate task")
-    return CondMaps(cond, cond_maps, h), c + int(cond_maps)
+    return CondMaps(cond, cond_maps, h, decoder=decoder), c + int(cond_maps)
 
 
 class ConvQMap(nn.Module):
@@ -158,7 +181,7 @@ class ConvQMap(nn.Module):
     """
 
     def __init__(self, obs_shape, num_actions: int, mode: str = "pixel", channels: int = 64,
-                 layers: int = 3, dueling: bool = False, cond=None, cond_maps: int = 0):
+                 layers: int = 3, dueling: bool = False, cond=None, cond_maps: int = 0, cond_decoder: str = "mlp"):
         super().__init__()
         c, h, w = obs_shape
         self.obs_shape, self.num_actions, self.mode, self.dueling = tuple(obs_shape), int(num_actions), mode, dueling
@@ -166,7 +189,7 @@ class ConvQMap(nn.Module):
             raise ValueError(f"pixel mode needs num_actions divisible by H*W={h * w}, got {num_actions}")
         if mode not in ("pixel", "pen"):
             raise ValueError(f"unknown mode {mode!r}; expected 'pixel' or 'pen'")
-        self.cond_maps, c = _with_cond(c, h, cond, cond_maps)
+        self.cond_maps, c = _with_cond(c, h, cond, cond_maps, cond_decoder)
         convs, ch = [], c
         for _ in range(layers):
             convs += [nn.Conv2d(ch, channels, 3, padding=1), nn.ReLU()]
@@ -224,7 +247,7 @@ class PenQMap(nn.Module):
 
     def __init__(self, obs_shape, num_actions: int, window: int = 2, channels: int = 32, layers: int = 3,
                  head_layers: int = 1, stop: str = "zero", dueling: bool = False, segment: bool = False,
-                 cond=None, cond_maps: int = 0):
+                 cond=None, cond_maps: int = 0, cond_decoder: str = "mlp"):
         super().__init__()
         c, h, w = obs_shape
         m = (2 * window + 1) ** 2
@@ -238,7 +261,7 @@ class PenQMap(nn.Module):
                              f"got {c} channels")
         self.obs_shape, self.num_actions, self.mode, self.dueling = tuple(obs_shape), int(num_actions), "pen", dueling
         self.window, self.levels, self.stop = int(window), (num_actions - 1) // m, stop
-        self.cond_maps, ch = _with_cond(c, h, cond, cond_maps)
+        self.cond_maps, ch = _with_cond(c, h, cond, cond_maps, cond_decoder)
         convs = []
         for _ in range(layers):
             convs += [nn.Conv2d(ch, channels, 3, padding=1), nn.ReLU()]

@@ -343,9 +343,10 @@ def test_adversarial_options_are_checked(opts, match):
         TrainConfig.preset("generate", "pixel", task_options=opts)
 
 
-@pytest.mark.parametrize("mode", ["pixel", "pen"])
-def test_conditioning_maps_decode_class_and_latent(mode):
-    cfg = TrainConfig.preset("generate", mode, qnet="pen" if mode == "pen" else "conv", cond_maps=4, device="cpu")
+@pytest.mark.parametrize("mode,decoder", [("pixel", "mlp"), ("pen", "mlp"), ("pixel", "bilinear"), ("pen", "bilinear")])
+def test_conditioning_maps_decode_class_and_latent(mode, decoder):
+    cfg = TrainConfig.preset("generate", mode, qnet="pen" if mode == "pen" else "conv", cond_maps=4, device="cpu",
+                             cond_decoder=decoder)
     net = make_qnet(cfg)
     env = make_env(cfg, 4, "train", "cpu", seed=0)
     obs = env.reset(seed=0, label=[1, 1, 2, 2])
@@ -354,3 +355,29 @@ def test_conditioning_maps_decode_class_and_latent(mode):
     assert maps.shape == (4, 4, 8, 8) and not torch.allclose(maps[0], maps[1])     # another latent, another picture
     with pytest.raises(ValueError, match="cond_maps"):
         TrainConfig(cond_maps=4)
+
+
+def test_bilinear_maps_are_linear_in_the_latent_for_each_class():
+    """The bilinear decoder holds the sketches' form: maps(c, z) = A_c + sum_i z_i B_ci."""
+    from dqngen_lib.nets import CondMaps
+
+    torch.manual_seed(0)
+    k, d = 3, 2
+    dec = CondMaps((0, k + d), 2, 4, decoder="bilinear", classes=k)
+
+    def obs(c, z):
+        v = torch.zeros(1, k + d, 4, 4)
+        v[0, c] = 1.0
+        v[0, k:] = torch.as_tensor(z, dtype=torch.float32)[:, None, None]
+        return v
+
+    m = {z: dec(obs(1, z))[:, k + d:] for z in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (0.5, -0.25))}
+    lin = m[(0.0, 0.0)] + 0.5 * (m[(1.0, 0.0)] - m[(0.0, 0.0)]) - 0.25 * (m[(0.0, 1.0)] - m[(0.0, 0.0)])
+    torch.testing.assert_close(m[(0.5, -0.25)], lin)
+    assert not torch.allclose(dec(obs(0, (0.0, 0.0)))[:, k + d:], m[(0.0, 0.0)])   # another class, other maps
+    with pytest.raises(ValueError, match="decoder 'conv'"):
+        CondMaps((0, 5), 2, 4, decoder="conv")
+    with pytest.raises(ValueError, match="classes"):
+        CondMaps((0, 5), 2, 4, decoder="bilinear", classes=6)
+    with pytest.raises(ValueError, match="cond_decoder"):
+        TrainConfig.preset("generate", "pixel", cond_decoder="linear")
