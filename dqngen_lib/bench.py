@@ -20,7 +20,7 @@ from .envs import CanvasEnv, VecCanvasEnv
 from .nets import count_params
 from .rollout import evaluate_reconstruction
 from .seed_agent import SEED_HIDDEN, run_seed_agent
-from .seeds import load_result
+from .results import load_result
 from .train import Trainer
 from .utils import describe_device, machine_info
 

@@ -34,7 +34,8 @@ from .gan import GanConfig, train_gan
 from .planners import PlannerPolicy
 from .rollout import evaluate_reconstruction, play
 from .seed_agent import run_seed_agent
-from .seeds import SeedRuns, result_path, run_seeds, save_results
+from .replicates import run_seeds
+from .results import SeedRuns, result_path, save_results
 from .train import train
 from .utils import atomic_write_json
 

@@ -2,8 +2,8 @@
 
 Every function returns a matplotlib figure (or animation): ``show_images``, ``canvas_figure``,
 ``plot_q_heatmaps`` (pixel mode), ``plot_pen_q`` (pen mode), ``plot_learning_curves``,
-``plot_episode``, ``episode_animation``; ``figure_png`` turns a figure into PNG bytes (the
-explorer of lesson 08 shows those). Action indices are decoded by the env's ``ActionCodec``.
+``plot_episode``, ``episode_animation``, ``plot_bands`` (runs over seeds); ``figure_png`` turns a
+figure into PNG bytes (the explorer of lesson 08 shows those). Action indices are decoded by the env's ``ActionCodec``.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import numpy as np
 
 from .data import ink_values
 from .envs import ActionCodec, pen_moves
+from .results import as_runs_list, summary
 
 __all__ = ["show_images", "canvas_figure", "plot_q_heatmaps", "plot_pen_q", "plot_learning_curves", "plot_episode",
-           "episode_animation", "figure_png"]
+           "episode_animation", "figure_png", "plot_bands"]
 
 
 def show_images(images, titles=None, ncols: int = 10, scale: float = 0.9, suptitle: str | None = None):
@@ -456,3 +457,62 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
         fig.suptitle(title, fontsize=10)
     return fig
 
+
+# ---------------------------------------------------------------------------------------------
+# Runs over seeds as bands (lessons 03-07)
+# ---------------------------------------------------------------------------------------------
+
+def _curve(run: dict, metric: str, x: str, source: str):
+    ev = run.get(source, {})
+    xs, ys = ev.get(x, []), ev.get(metric, [])
+    pts = [(float(a), float(b)) for a, b in zip(xs, ys) if a is not None and b is not None]
+    fin = run.get("final", {})
+    if source == "eval" and fin.get(metric) is not None and fin.get(x) is not None:
+        fx = float(fin[x])
+        if not pts or fx > pts[-1][0]:
+            pts.append((fx, float(fin[metric])))
+    return np.array(pts).reshape(-1, 2)
+
+
+def plot_bands(results, metric: str = "test_mse", x: str = "env_steps", ax=None, logy: bool = True,
+               references: dict | None = None, title: str | None = None, source: str = "eval",
+               ylabel: str | None = None):
+    """Curves of several ``SeedRuns``: the mean over seeds as a line, the band from the lowest to the
+    highest seed shaded (curves are interpolated onto a common grid). ``source`` is the record that
+    holds the curve (``"eval"``: the held-out evaluations; ``"probes"``: what an experiment measured
+    during training); the legend gives the final mean ± sd. ``references``: horizontal lines
+    ``{label: value}`` (planners, the perfect painter). Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
+
+    if x not in ("env_steps", "seconds"):
+        raise ValueError(f"x must be 'env_steps' or 'seconds', got {x!r}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    else:
+        fig = ax.figure
+    for i, r in enumerate(as_runs_list(results)):
+        curves = [c for c in (_curve(run, metric, x, source) for run in r.runs) if len(c)]
+        if not curves:
+            continue
+        hi = min(c[-1, 0] for c in curves)
+        grid = np.unique(np.concatenate([c[:, 0] for c in curves]))
+        grid = grid[grid <= hi]
+        ys = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
+        m, sd = summary([c[-1, 1] for c in curves])
+        ax.plot(grid, ys.mean(0), color=f"C{i}", label=f"{r.label}: {m:.4g} ± {sd:.2g} ({len(curves)} seeds)")
+        ax.fill_between(grid, ys.min(0), ys.max(0), color=f"C{i}", alpha=0.2, linewidth=0)
+    for j, (name, v) in enumerate((references or {}).items()):
+        ax.axhline(v, color="gray", ls=["--", ":", "-.", (0, (1, 3))][j % 4], lw=1, label=f"{name}: {v:.4g}")
+    if logy:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+    ax.set_xlabel("environment steps" if x == "env_steps" else "seconds of training")
+    ax.set_ylabel(ylabel or {"test_mse": "held-out test MSE per pixel"}.get(metric, metric))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

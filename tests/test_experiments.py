@@ -5,7 +5,7 @@ import pytest
 
 from dqngen_lib.cli import main
 from dqngen_lib.experiments import EXPERIMENTS, run_experiment
-from dqngen_lib.seeds import load_result
+from dqngen_lib.results import load_result
 
 
 def test_list_names_every_experiment(capsys):

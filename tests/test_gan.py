@@ -9,7 +9,7 @@ from dqngen_lib.checkpoint import GanCheckpoint, load_checkpoint, save_gan
 from dqngen_lib.cli import main
 from dqngen_lib.gan import Gan, GanConfig, train_gan
 from dqngen_lib.generate import evaluate_generation, sample_checkpoint
-from dqngen_lib.seeds import SeedRuns
+from dqngen_lib.results import SeedRuns
 
 
 def _weights(m):

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from dqngen_lib.bench import bench_env, loop_rates, time_to_reach  # noqa: E402
 from dqngen_lib.budget import Clock, Event, run_budget  # noqa: E402
 from dqngen_lib.config import TrainConfig  # noqa: E402
-from dqngen_lib.seeds import load_result  # noqa: E402
+from dqngen_lib.results import load_result  # noqa: E402
 from dqngen_lib.rollout import evaluate_reconstruction  # noqa: E402
 from dqngen_lib.train import Trainer  # noqa: E402
 from dqngen_lib.utils import atomic_write_json, get_device, machine_info  # noqa: E402

@@ -1,4 +1,5 @@
-"""dqngen_lib.seeds: one configuration over several seeds, mean ± sd, bands, result files."""
+"""dqngen_lib.results, replicates and viz.plot_bands: one configuration over several seeds, mean ± sd, result files,
+bands."""
 import matplotlib
 
 matplotlib.use("agg")
@@ -6,8 +7,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from dqngen_lib.config import TrainConfig  # noqa: E402
-from dqngen_lib.seeds import (SeedRuns, format_runs_table, load_result, plot_bands, run_seeds, save_results,  # noqa: E402
-                              summary)
+from dqngen_lib.replicates import run_seeds  # noqa: E402
+from dqngen_lib.results import SeedRuns, format_runs_table, load_result, save_results, summary  # noqa: E402
+from dqngen_lib.viz import plot_bands  # noqa: E402
 
 TINY = dict(channels=8, layers=1, num_envs=16, batch_size=32, buffer_size=2000, learning_starts=64, log_every=64,
             eval_every=64, eval_images=20, eps_decay_steps=500, device="cpu", checkpoint_every=0.0)
