@@ -9,8 +9,8 @@ with MSE on ``r + gamma * max_a' Q_target(s', a') * (1 - done)``, and copies the
 when ``len(replay_buffer) % 100 == 0``. The article stops before its training loop, so the loop
 here is ours: one ``update`` per environment step once the memory holds a batch (64).
 
-``SeedAgent`` is that agent. The course's fixes are separate, named options, off by default, so
-lesson 05 can switch them on one at a time (``SEED_FIXES``):
+``ArticleAgent`` is that agent. The course's fixes are separate, named options, off by default, so
+lesson 05 can switch them on one at a time (``ARTICLE_FIXES``):
 
 * ``explore``: ε-greedy actions, ε decayed from 1 to 0.05 over the first 5,000 updates (the
   seed never explores, so it only ever sees the consequences of its own argmax);
@@ -18,7 +18,7 @@ lesson 05 can switch them on one at a time (``SEED_FIXES``):
   syncs every 100 transitions while the deque fills, then -- its length stuck at 10,000, a multiple
   of 100 -- after *every* update: no target network at all).
 
-``run_seed_agent`` trains it on the gymnasium ``dqngen/Canvas-v0`` for a budget with the course's
+``run_article_agent`` trains it on the gymnasium ``dqngen/Canvas-v0`` for a budget with the course's
 budget driver.
 """
 from __future__ import annotations
@@ -37,17 +37,17 @@ from .nets import MLPQNet
 from .replay import DequeReplay
 from .rollout import evaluate_reconstruction
 
-__all__ = ["SeedAgent", "run_seed_agent", "SEED_FIXES", "SEED_HIDDEN"]
+__all__ = ["ArticleAgent", "run_article_agent", "ARTICLE_FIXES", "ARTICLE_HIDDEN"]
 
-SEED_HIDDEN = 128
-SEED_FIXES = {
+ARTICLE_HIDDEN = 128
+ARTICLE_FIXES = {
     "explore": "ε-greedy exploration, ε from 1 to 0.05 over 5,000 updates (the seed's select_action is a plain argmax)",
     "target_period": "copy the target network every 1,000 updates (the seed copies whenever len(memory) % 100 == 0: "
                      "after every update once the memory is full)",
 }
 
 
-class SeedAgent:
+class ArticleAgent:
     """The seed article's ``DQNAgent``, as written, with the course's fixes as opt-in options (lesson 05).
 
     Defaults are the article's: MLP 128-128, ``gamma=0.99``, ``lr=1e-3``, Adam, a ``deque`` of 10,000
@@ -57,7 +57,8 @@ class SeedAgent:
     over ``eps_decay_updates`` updates) and ``target_period=N`` (sync every N updates instead).
     """
 
-    def __init__(self, obs_shape, num_actions: int, hidden: int = SEED_HIDDEN, lr: float = 1e-3, gamma: float = 0.99,
+    def __init__(self, obs_shape, num_actions: int, hidden: int = ARTICLE_HIDDEN, lr: float = 1e-3,
+                 gamma: float = 0.99,
                  memory_size: int = 10_000, batch_size: int = 64, target_update: int = 100, seed: int = 0,
                  explore: bool = False, eps_start: float = 1.0, eps_end: float = 0.05, eps_decay_updates: int = 5_000,
                  target_period: int | None = None):
@@ -115,29 +116,29 @@ class SeedAgent:
         return loss.item()
 
 
-def run_seed_agent(cfg: TrainConfig, seconds: float | None = None, steps: int | None = None,
-                   eval_every: float | None = None, fixes=(), agent_kwargs: dict | None = None,
-                   max_eval_images: int | None = None) -> dict:
-    """Train ``SeedAgent`` on the gymnasium ``dqngen/Canvas-v0`` (one canvas) for a budget (lesson 05).
+def run_article_agent(cfg: TrainConfig, seconds: float | None = None, steps: int | None = None,
+                      eval_every: float | None = None, fixes=(), agent_kwargs: dict | None = None,
+                      max_eval_images: int | None = None) -> dict:
+    """Train ``ArticleAgent`` on the gymnasium ``dqngen/Canvas-v0`` (one canvas) for a budget (lesson 05).
 
     The agent is the seed's (its own network and hyper-parameters); ``cfg`` gives the task only
-    (mode, size, horizon, ink levels, data) and the seed. ``fixes``: names from ``SEED_FIXES`` to
-    switch on; ``agent_kwargs`` overrides ``SeedAgent``'s arguments. One update per environment
+    (mode, size, horizon, ink levels, data) and the seed. ``fixes``: names from ``ARTICLE_FIXES`` to
+    switch on; ``agent_kwargs`` overrides ``ArticleAgent``'s arguments. One update per environment
     step. Returns a dict with the agent, ``env_steps``, ``updates``, ``seconds``, ``syncs``,
     ``curve`` (seconds, env_steps, test_mse) when ``eval_every`` (seconds of training between
     evaluations, which pause the clock) is given, and the final ``test_mse`` on the test digits.
     """
     if cfg.task != "reconstruct":
         raise ValueError("the seed agent baseline is for the reconstruct task")
-    unknown = sorted(set(fixes) - set(SEED_FIXES))
+    unknown = sorted(set(fixes) - set(ARTICLE_FIXES))
     if unknown:
-        raise ValueError(f"unknown fix(es) {unknown}; expected names from {sorted(SEED_FIXES)}")
+        raise ValueError(f"unknown fix(es) {unknown}; expected names from {sorted(ARTICLE_FIXES)}")
     images, labels = dataset(cfg).split("train")
     env = gym.make("dqngen/Canvas-v0", mode=cfg.mode, task="reconstruct", size=cfg.size, horizon=cfg.horizon,
                    ink_levels=cfg.ink_levels, pen_window=cfg.pen_window, images=images, labels=labels)
     kw = dict(seed=cfg.seed, explore="explore" in fixes, target_period=1_000 if "target_period" in fixes else None)
     kw.update(agent_kwargs or {})
-    agent = SeedAgent(env.observation_space.shape, env.action_space.n, **kw)
+    agent = ArticleAgent(env.observation_space.shape, env.action_space.n, **kw)
     state = {"obs": env.reset(seed=cfg.seed)[0], "n": 0}
     curve = {"seconds": [], "env_steps": [], "test_mse": []}
     clock = Clock()

@@ -19,13 +19,13 @@ from .config import TrainConfig, dataset, make_qnet
 from .envs import CanvasEnv, VecCanvasEnv
 from .nets import count_params
 from .rollout import evaluate_reconstruction
-from .seed_agent import SEED_HIDDEN, run_seed_agent
+from .article_agent import ARTICLE_HIDDEN, run_article_agent
 from .results import load_result
 from .train import Trainer
 from .utils import describe_device, machine_info
 
-__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_env_table", "machine_name", "bench_train", "loop_rates",
-           "run_ours", "run_sb3", "run_seed", "time_to_reach", "format_train_table", "BAR", "AGENTS",
+__all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_env_table", "machine_name", "bench_train",
+           "loop_rates", "run_ours", "run_sb3", "run_article", "time_to_reach", "format_train_table", "BAR", "AGENTS",
            "quality_bars"]
 
 
@@ -276,10 +276,10 @@ def run_sb3(cfg: TrainConfig, seconds: float, network: str = "conv", first_eval:
             "test_mse": ev["test_mse"], "curve": clock.curve}
 
 
-def run_seed(cfg: TrainConfig, seconds: float) -> dict:
+def run_article(cfg: TrainConfig, seconds: float) -> dict:
     """The seed article's agent as written (one env, deque replay, MLP 128-128, no exploration, its target
     sync rule) for ``seconds``."""
-    r = run_seed_agent(cfg, seconds=seconds)
+    r = run_article_agent(cfg, seconds=seconds)
     return {"agent": "seed agent", "network": "mlp", "params": count_params(r["agent"].qnet), "num_envs": 1,
             "seconds": r["seconds"], "env_steps": r["env_steps"], "updates": r["updates"],
             "test_mse": r["test_mse"], "curve": [],
@@ -321,8 +321,7 @@ def bench_train(seconds: float = 60.0, seed: int = 0, agents=AGENTS, mode: str =
     if never); our rows gain ``time_to_sb3`` (seconds to SB3's final MSE with the same network),
     ``speedup_vs_sb3`` and ``speedup_to`` (per bar, SB3's time over ours).
     """
-    aliases = {"ours-conv": "ours", "sb3-conv": "sb3"}
-    agents = [aliases.get(a, a) for a in agents]
+    agents = list(agents)
     bad = [a for a in agents if a not in AGENTS]
     if bad:
         raise ValueError(f"unknown agent(s) {bad}; expected a subset of {', '.join(AGENTS)}")
@@ -334,7 +333,7 @@ def bench_train(seconds: float = 60.0, seed: int = 0, agents=AGENTS, mode: str =
     for name in agents:
         if log:
             log(f"running {name} for {seconds:g} s ...")
-        mlp = base.replace(qnet="mlp", hidden=SEED_HIDDEN, pen_segment=False)
+        mlp = base.replace(qnet="mlp", hidden=ARTICLE_HIDDEN, pen_segment=False)
         if name == "ours":
             row = run_ours(base, seconds)
         elif name == "ours-mlp":
@@ -344,7 +343,7 @@ def bench_train(seconds: float = 60.0, seed: int = 0, agents=AGENTS, mode: str =
         elif name == "sb3-mlp":
             row = run_sb3(mlp, seconds, network="mlp")
         else:
-            row = run_seed(base, seconds)
+            row = run_article(base, seconds)
         if log:
             log(f"  {row['env_steps']} env steps, {row['updates']} updates, test MSE {row['test_mse']:.4f}")
         rows.append(row)

@@ -33,7 +33,7 @@ from .exact import q_star_of_obs, v_star_of_obs
 from .gan import GanConfig, train_gan
 from .planners import PlannerPolicy
 from .rollout import evaluate_reconstruction, play
-from .seed_agent import run_seed_agent
+from .article_agent import run_article_agent
 from .replicates import run_seeds
 from .results import SeedRuns, result_path, save_results
 from .train import train
@@ -183,7 +183,7 @@ def _seed_fixes_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quic
     seconds = 1.0 if quick else e.seconds
     cfg = cfg.replace(seed=seed)
     if kind == "seed":
-        r = run_seed_agent(cfg, seconds=seconds, fixes=what, eval_every=seconds / 6,
+        r = run_article_agent(cfg, seconds=seconds, fixes=what, eval_every=seconds / 6,
                            max_eval_images=100 if quick else 300)
         metrics = {"final": {k: r[k] for k in ("test_mse", "mean_return", "env_steps", "updates", "seconds")},
                    "eval": {"seconds": r["curve"]["seconds"], "env_steps": r["curve"]["env_steps"],

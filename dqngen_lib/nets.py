@@ -17,14 +17,14 @@ import numbers
 import torch
 from torch import nn
 
-from .envs import pen_transition
+from .envs import MODES, pen_transition
 
-__all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "COND_DECODERS", "segment_masks", "make_qnet", "count_params", "QNET_KINDS", "qmap_to_q", "q_to_qmap",
-           "dueling_combine", "greedy_actions", "epsilon_greedy", "boltzmann_actions"]
+__all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "COND_DECODERS", "segment_masks", "make_qnet", "count_params",
+           "QNET_KINDS", "qmap_to_q", "q_to_qmap", "dueling_combine", "greedy_actions", "epsilon_greedy",
+           "boltzmann_actions"]
 
 QNET_KINDS = ("mlp", "conv", "pen")
 STOP_Q = ("zero", "learned")
-MODES = ("pixel", "pen")
 
 
 def _check_obs(x: torch.Tensor, obs_shape: tuple[int, ...]) -> None:

@@ -1,14 +1,14 @@
-"""dqngen_lib.seed_agent: the seed article's agent, kept as a baseline."""
+"""dqngen_lib.article_agent: the seed article's agent, kept as a baseline."""
 import torch
 
+from dqngen_lib.article_agent import ArticleAgent, run_article_agent
 from dqngen_lib.config import TrainConfig, make_env
-from dqngen_lib.seed_agent import SeedAgent, run_seed_agent
 
 
-def test_seed_agent_target_sync_quirk():
+def test_article_agent_target_sync_quirk():
     env = make_env(TrainConfig(), 1, seed=0)
-    agent = SeedAgent(env.obs_shape, env.num_actions, hidden=16, memory_size=40, batch_size=8, target_update=20,
-                      explore=True, eps_decay_updates=50)
+    agent = ArticleAgent(env.obs_shape, env.num_actions, hidden=16, memory_size=40, batch_size=8, target_update=20,
+                         explore=True, eps_decay_updates=50)
     obs = env.reset()[0].numpy()
     for _ in range(100):
         a = agent.act(obs)
@@ -21,8 +21,8 @@ def test_seed_agent_target_sync_quirk():
     assert agent.syncs == 1 + (100 - 39)
 
 
-def test_run_seed_agent_for_a_budget_in_steps():
-    r = run_seed_agent(TrainConfig(), steps=120, eval_every=1e-3, max_eval_images=10, agent_kwargs={"hidden": 16})
+def test_run_article_agent_for_a_budget_in_steps():
+    r = run_article_agent(TrainConfig(), steps=120, eval_every=1e-3, max_eval_images=10, agent_kwargs={"hidden": 16})
     assert r["env_steps"] == 120 and r["updates"] == 120 - 64 + 1       # updates start once 64 are stored
     assert 0.0 <= r["test_mse"] <= 1.0 and r["curve"]["test_mse"]
     assert r["curve"]["env_steps"] == sorted(r["curve"]["env_steps"])
@@ -31,7 +31,7 @@ def test_run_seed_agent_for_a_budget_in_steps():
 
 def test_the_seed_as_written():
     env = make_env(TrainConfig(), 1, seed=0)
-    agent = SeedAgent(env.obs_shape, env.num_actions)
+    agent = ArticleAgent(env.obs_shape, env.num_actions)
     shapes = [tuple(p.shape) for p in agent.qnet.parameters()]
     assert shapes == [(128, 3 * 64), (128,), (128, 128), (128,), (128, 128), (128,)]   # 128-128, then the head
     assert (agent.gamma, agent.optimizer.param_groups[0]["lr"], agent.memory.memory.maxlen) == (0.99, 1e-3, 10_000)
@@ -44,13 +44,13 @@ def test_the_seed_as_written():
 def test_fixes_are_named_and_checked():
     import pytest
 
-    from dqngen_lib.seed_agent import SEED_FIXES
+    from dqngen_lib.article_agent import ARTICLE_FIXES
 
-    assert set(SEED_FIXES) == {"explore", "target_period"}
+    assert set(ARTICLE_FIXES) == {"explore", "target_period"}
     with pytest.raises(ValueError, match="unknown fix"):
-        run_seed_agent(TrainConfig(), steps=10, fixes=("huber",))
-    r = run_seed_agent(TrainConfig(), steps=200, fixes=("explore", "target_period"),
+        run_article_agent(TrainConfig(), steps=10, fixes=("huber",))
+    r = run_article_agent(TrainConfig(), steps=200, fixes=("explore", "target_period"),
                        agent_kwargs={"hidden": 16, "memory_size": 100, "eps_decay_updates": 50})
     assert r["syncs"] == 0 and r["updates"] == 200 - 64 + 1   # target_period 1000: no sync yet (the seed: 101)
-    seed = run_seed_agent(TrainConfig(), steps=200, agent_kwargs={"hidden": 16, "memory_size": 100})
+    seed = run_article_agent(TrainConfig(), steps=200, agent_kwargs={"hidden": 16, "memory_size": 100})
     assert seed["syncs"] == 101                              # memory full at 100, then a sync after every update

@@ -52,7 +52,7 @@ def test_bench_env_cli(capsys, tmp_path):
 
 def test_bench_train_cli_passes_its_options(capsys, tmp_path):
     out = tmp_path / "train.json"
-    assert main(["bench", "train", "--seconds", "0.3", "--agents", "ours-conv", "--json", str(out)]) == 0
+    assert main(["bench", "train", "--seconds", "0.3", "--agents", "ours", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Training for 0.3 s each" in text and "| ours | conv" in text
     rows = json.loads(out.read_text())["rows"]

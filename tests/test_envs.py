@@ -7,7 +7,7 @@ import torch
 
 import dqngen_lib  # noqa: F401  (registers the env)
 from dqngen_lib.data import load_digits
-from dqngen_lib.envs import (ENV_ID, CanvasEnv, VecCanvasEnv, num_actions, pen_moves, pen_transition,
+from dqngen_lib.envs import (ENV_ID, ActionCodec, CanvasEnv, VecCanvasEnv, num_actions, pen_moves, pen_transition,
                              pixel_transition, reconstruction_reward)
 
 MODES = ["pixel", "pen"]
@@ -352,3 +352,33 @@ def test_inactive_canvases_do_not_move(mode):
         assert torch.equal(after[k][~active], before[k][~active]), k
     assert (r[~active] == 0).all() and not te[~active].any() and not tr[~active].any()
     assert (after["t"][active] == 2).all()
+
+
+# -- the action codec's words agree with the environment -------------------------------------------
+
+def test_describe_pixel_action_names_what_the_env_paints():
+    env = VecCanvasEnv(1, horizon=4, seed=0)
+    for a in (0, 1 * 64 + 3 * 8 + 4, 63, 64 + 9):
+        env.reset(index=[0])
+        env.step([a])
+        text = ActionCodec("pixel", 8).describe(a)
+        (r, c), = np.argwhere(env.canvas[0].numpy() > 0)
+        assert text == f"paint ({r}, {c}) with ink {float(env.canvas[0, r, c]):g}"
+
+
+def test_describe_pen_action_names_the_move_and_stop():
+    env = VecCanvasEnv(1, mode="pen", horizon=4, seed=0)
+    moves = pen_moves(2).tolist()
+    for level, (dy, dx) in ((0, (-1, 2)), (1, (2, 0)), (2, (0, -2))):
+        env.reset(index=[0])
+        start = env.pen[0].tolist()
+        a = level * 25 + moves.index([dy, dx])
+        env.step([a])
+        assert env.pen[0].tolist() == [start[0] + dy, start[1] + dx]
+        text = ActionCodec("pen", 8).describe(a)
+        assert text == f"{['pen up', 'ink 0.5', 'ink 1'][level]}, move ({dy:+d}, {dx:+d})"
+    assert ActionCodec("pen", 8).describe(75) == "stop"
+    with pytest.raises(ValueError, match=r"invalid action 76; expected an integer in \[0, 76\)"):
+        ActionCodec("pen", 8).describe(76)
+    with pytest.raises(ValueError, match="invalid action"):
+        ActionCodec("pixel", 8).describe(True)

@@ -1,5 +1,4 @@
-"""dqngen_lib.train (with config, checkpoint, hostsync, bench): the trainer, checkpoints, resume."""
-import dataclasses
+"""dqngen_lib.train (with checkpoint, hostsync, bench): the trainer, checkpoints, resume."""
 import glob
 import os
 import signal
@@ -8,7 +7,7 @@ import pytest
 import torch
 
 from dqngen_lib.checkpoint import load_checkpoint, save_checkpoint
-from dqngen_lib.config import PRESETS, TrainConfig, make_env, obs_shape
+from dqngen_lib.config import TrainConfig, make_env
 from dqngen_lib.hostsync import HostSyncError, no_host_sync
 from dqngen_lib.train import Trainer, train
 
@@ -22,63 +21,6 @@ def tiny(**kw):
 
 def weights(net):
     return torch.cat([p.detach().flatten() for p in net.parameters()])
-
-
-# -- the config -----------------------------------------------------------------------------------
-
-def test_config_roundtrip_and_docs():
-    cfg = tiny(mode="pen", lr=3e-4, task="generate", task_options={"alpha": 2.0})
-    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-    docs = TrainConfig.field_docs()
-    missing = [f.name for f in dataclasses.fields(TrainConfig) if not docs.get(f.name)]
-    assert not missing, f"fields without a docstring: {missing}"
-
-
-@pytest.mark.parametrize("field, value", [
-    ("task", "paint"), ("mode", "brush"), ("qnet", "rnn"), ("num_envs", 0), ("lr", -1.0), ("gamma", 1.5),
-    ("eps_end", -0.1), ("target", "sometimes"), ("batch_size", 2.5), ("size", 28), ("ink_levels", 1),
-    ("double", "yes"), ("updates_per_step", 0), ("loss", "l1"), ("horizon", 0),
-])
-def test_config_rejects_bad_values(field, value):
-    with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
-        TrainConfig(**{field: value})
-
-
-def test_presets_build_and_match_their_envs():
-    for (task, mode), changes in PRESETS.items():
-        cfg = TrainConfig.preset(task, mode)
-        assert (cfg.task, cfg.mode) == (task, mode)
-        assert all(getattr(cfg, k) == v for k, v in changes.items())
-        assert make_env(cfg, 2).obs_shape == obs_shape(cfg)
-    assert TrainConfig.preset("reconstruct", "pixel") == TrainConfig()
-    assert TrainConfig.preset("generate", "pixel", seed=3).seed == 3
-    with pytest.raises(ValueError, match="unknown task 'paint'"):
-        TrainConfig.preset("paint", "pixel")
-
-
-def test_task_options_are_checked():
-    with pytest.raises(ValueError, match="reconstruct task, which has no options"):
-        TrainConfig(task_options={"reward": "style"})
-    with pytest.raises(ValueError, match="unknown generate task option"):
-        TrainConfig(task="generate", task_options={"colour": 1})
-    with pytest.raises(ValueError, match="unknown reward 'gan'"):
-        TrainConfig(task="generate", task_options={"reward": "gan"})
-
-
-def test_config_from_dict_rejects_unknown_fields():
-    with pytest.raises(ValueError, match="learning_rate"):
-        TrainConfig.from_dict({"learning_rate": 0.1})
-
-
-# -- environments ---------------------------------------------------------------------------------
-
-def test_make_env_uses_the_split():
-    cfg = TrainConfig()
-    tr, te = make_env(cfg, 4, "train"), make_env(cfg, 4, "test")
-    assert len(tr.images) == 899 and len(te.images) == 898
-    assert tr.obs_shape == (3, 8, 8) and tr.num_actions == 128
-    with pytest.raises(ValueError, match="split"):
-        make_env(cfg, 4, "valid")
 
 
 # -- the loop -------------------------------------------------------------------------------------

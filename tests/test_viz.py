@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from dqngen_lib import viz  # noqa: E402
-from dqngen_lib.envs import ActionCodec, VecCanvasEnv, pen_moves  # noqa: E402
+from dqngen_lib.envs import VecCanvasEnv, pen_moves  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -240,36 +240,6 @@ def test_figure_png_is_a_png_of_the_figure():
     assert not plt.fignum_exists(fig.number)      # closed
     other = viz.figure_png(viz.canvas_figure(np.ones((8, 8))))
     assert other != png
-
-
-# -- the action codec's words agree with the environment -------------------------------------------
-
-def test_describe_pixel_action_names_what_the_env_paints():
-    env = VecCanvasEnv(1, horizon=4, seed=0)
-    for a in (0, 1 * 64 + 3 * 8 + 4, 63, 64 + 9):
-        env.reset(index=[0])
-        env.step([a])
-        text = ActionCodec("pixel", 8).describe(a)
-        (r, c), = np.argwhere(env.canvas[0].numpy() > 0)
-        assert text == f"paint ({r}, {c}) with ink {float(env.canvas[0, r, c]):g}"
-
-
-def test_describe_pen_action_names_the_move_and_stop():
-    env = VecCanvasEnv(1, mode="pen", horizon=4, seed=0)
-    moves = pen_moves(2).tolist()
-    for level, (dy, dx) in ((0, (-1, 2)), (1, (2, 0)), (2, (0, -2))):
-        env.reset(index=[0])
-        start = env.pen[0].tolist()
-        a = level * 25 + moves.index([dy, dx])
-        env.step([a])
-        assert env.pen[0].tolist() == [start[0] + dy, start[1] + dx]
-        text = ActionCodec("pen", 8).describe(a)
-        assert text == f"{['pen up', 'ink 0.5', 'ink 1'][level]}, move ({dy:+d}, {dx:+d})"
-    assert ActionCodec("pen", 8).describe(75) == "stop"
-    with pytest.raises(ValueError, match=r"invalid action 76; expected an integer in \[0, 76\)"):
-        ActionCodec("pen", 8).describe(76)
-    with pytest.raises(ValueError, match="invalid action"):
-        ActionCodec("pixel", 8).describe(True)
 
 
 # -- the checkpoint that ships with the course ---------------------------------------------------
