@@ -53,7 +53,7 @@ bench: install
 # The multi-seed experiments behind the lessons' comparisons (hours on a 2-core CPU; run on an idle machine).
 # An existing result file is kept unless FORCE=--force.
 EXPERIMENTS ?= planners pixel-gamma0 pixel-bootstrap seed-fixes pen-dqn pen-gamma0 pen-ablations gen-rewards gen-pen \
-  gen-adversarial gen-vs-gan
+  gen-adversarial gen-vs-gan gen-long
 results: install
 	@for e in $(EXPERIMENTS); do \
 	  if [ -e results/$$e.json ] && [ -z "$(FORCE)" ]; then echo "results/$$e.json exists: kept (FORCE=--force remakes it)"; \

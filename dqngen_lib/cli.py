@@ -15,27 +15,25 @@ import math
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
 from . import __version__
 from .bench import AGENTS, bench_env, bench_train, format_env_table, format_train_table, machine_name, quality_bars
-from .checkpoint import CHECKPOINT_FILE, GanCheckpoint, check_out_dir, load_checkpoint, save_gan
+from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint, save_gan
 from .config import TrainConfig
 from .data import load_digits
+from .evaluation import evaluate_checkpoint, evaluate_planner
 from .experiments import EXPERIMENTS, run_experiment
 from .gan import GanConfig, train_gan
-from .generate import evaluate_generation, sample_checkpoint
+from .generate import sample_checkpoint
 from .metrics import num_distinct
-from .planners import PlannerPolicy, parse_planner
-from .rewards import task_options
-from .rollout import evaluate_reconstruction, reconstruct, reference_mse
+from .rollout import reconstruct, reference_mse
 from .train import train
 from .utils import atomic_write_json, check_writable, describe_device, field_docs, get_device, nan_to_none, save_npz
 from .viz import plot_learning_curves
 
-__all__ = ["main", "build_parser", "COMMANDS", "evaluate_checkpoint", "evaluate_planner"]
+__all__ = ["main", "build_parser", "COMMANDS"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,45 +244,6 @@ def _cmd_gan(args) -> int:
     print(f"wrote {os.path.join(args.out, CHECKPOINT_FILE)} and metrics.json; measure it with: dqngen evaluate "
           f"--checkpoint {args.out}", file=sys.stderr)
     return 130 if fin["interrupted"] else 0
-
-
-def evaluate_checkpoint(path: str, split: str | None = None, device="auto") -> dict:
-    """Metrics of a checkpoint: its training summary plus held-out reconstruction quality (reconstruct
-    task, on ``split``, default test) or generation quality and diversity (generate task, and the GAN
-    baseline of ``dqngen gan``, measured the same way)."""
-    ck = load_checkpoint(path, device=device)
-    if isinstance(ck, GanCheckpoint):
-        if split is not None:
-            raise ValueError(f"--split {split} applies to reconstruction; a GAN is judged by classifiers trained "
-                             "on the test digits against the real test digits")
-        out = {"checkpoint": ck.path, "task": "generate", "model": "gan", "updates": ck.extra.get("updates"),
-               "train_seconds": ck.extra.get("elapsed")}
-        out.update(evaluate_generation(ck))
-        return out
-    out = {"checkpoint": ck.path, "task": ck.cfg.task, "mode": ck.cfg.mode, "qnet": ck.cfg.qnet,
-           "env_steps": ck.extra.get("env_steps"), "updates": ck.extra.get("updates"),
-           "train_seconds": ck.extra.get("elapsed")}
-    if ck.cfg.task == "reconstruct":
-        out.update(evaluate_reconstruction(ck.qnet, ck.cfg, split=split or "test"))
-    else:
-        if split is not None:
-            raise ValueError(f"--split {split} applies to reconstruction; a generate checkpoint is judged by "
-                             "classifiers trained on the test digits against the real test digits")
-        out["reward"] = task_options(ck.cfg.task_options)["reward"]
-        out.update(evaluate_generation(ck))
-    return out
-
-
-def evaluate_planner(spec: str, mode: str = "pen", split: str | None = None, device="auto",
-                     max_images: int | None = None, **problem) -> dict:
-    """The metrics of ``evaluate_checkpoint`` for a planner (``"greedy"``, ``"lookahead:K"``, ``"beam:W"``)
-    on the reconstruct task of ``mode`` (the lesson's preset; ``problem`` overrides horizon, inks ...)."""
-    planner = parse_planner(spec)
-    cfg = TrainConfig.preset("reconstruct", mode, device=device, **problem)
-    t0 = time.perf_counter()
-    ev = evaluate_reconstruction(PlannerPolicy(planner), cfg, split=split or "test", max_images=max_images)
-    return {"planner": str(planner), "task": cfg.task, "mode": cfg.mode, "horizon": cfg.horizon,
-            "ink_levels": cfg.ink_levels, "pen_window": cfg.pen_window, **ev, "seconds": time.perf_counter() - t0}
 
 
 def _cmd_evaluate(args) -> int:

@@ -26,14 +26,15 @@ import numpy as np
 import torch
 
 from . import generate, rewards
+from .article_agent import run_article_agent
 from .config import TrainConfig, dataset, make_env
 from .data import ink_values
 from .envs import VecCanvasEnv
+from .evaluation import evaluate_planner
 from .exact import q_star_of_obs, v_star_of_obs
 from .gan import GanConfig, train_gan
 from .planners import PlannerPolicy
-from .rollout import evaluate_reconstruction, play
-from .article_agent import run_article_agent
+from .rollout import play
 from .replicates import run_seeds
 from .results import SeedRuns, result_path, save_results
 from .train import train
@@ -131,12 +132,11 @@ def planner_numbers(quick: bool = False, log=None) -> dict:
     planning time in seconds."""
     out = {}
     for mode, specs in PLANNERS.items():
-        cfg = TrainConfig.preset("reconstruct", mode, device="cpu")
         out[mode] = {}
         for spec in specs:
-            t0 = time.perf_counter()
-            ev = evaluate_reconstruction(PlannerPolicy(spec), cfg, max_images=20 if quick else None)
-            out[mode][spec] = {**ev, "seconds": time.perf_counter() - t0}
+            ev = evaluate_planner(spec, mode, device="cpu", max_images=20 if quick else None)
+            out[mode][spec] = {k: v for k, v in ev.items() if k not in ("planner", "task", "mode", "horizon",
+                                                                     "ink_levels", "pen_window")}
             if log is not None:
                 log(f"{mode} {spec}: test MSE {ev['test_mse']:.4f} on {ev['images']} digits "
                     f"in {out[mode][spec]['seconds']:.0f} s")
@@ -377,6 +377,13 @@ EXPERIMENTS = {e.name: e for e in [
         f"seeds, 100 digits per class. Beside them (extra): real test digits, the sketches of the style model on "
         f"their own, and each canvas's floors (real test digits and sketches painted by the best planner).",
         _gen_vs_gan_configs, seconds=GEN_VS_GAN_SECONDS, run_one=_generate_one, extra=_gen_vs_gan_extra,
+        threads=1, clock="cpu"),
+    Experiment(
+        "gen-long",
+        f"The pixel painter with the style reward (the preset, bilinear decoder) given twice gen-vs-gan's budget: "
+        f"{2 * GEN_VS_GAN_SECONDS:.0f} CPU seconds of one thread each (the process's CPU time; evaluation off the "
+        f"clock), 3 seeds, 100 digits per class: does more training close the gap to the sketches?",
+        lambda: {"DQN, style reward, pixel": _gen("pixel")}, seconds=2 * GEN_VS_GAN_SECONDS, run_one=_generate_one,
         threads=1, clock="cpu"),
     Experiment(
         "seed-fixes",
