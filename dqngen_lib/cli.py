@@ -211,10 +211,9 @@ def _cmd_train(args) -> int:
         out = args.out
         if out is None:
             raise ValueError("give --out DIR, the folder for the checkpoint, metrics.json and the learning curve")
-    check_out_dir(out, resume=args.resume, force=args.force)
-    try:
+    try:    # train checks the output folder before any work, and continues from the checkpoint loaded above
         res = train(cfg, seconds=args.seconds, steps=args.steps, out=out, progress=not args.no_progress,
-                    resume=args.resume, force=args.force)
+                    resume=ck if args.resume else None, force=args.force)
     except KeyboardInterrupt:
         return 130
     fig = plot_learning_curves(res.metrics, title=f"{cfg.task}, {cfg.mode} mode, {cfg.qnet} Q-network")

@@ -23,7 +23,7 @@ import torch
 
 from .agent import dqn_update, linear_schedule, sync_target
 from .budget import Clock, Event, check_budget, check_clock, run_budget
-from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint, load_resume_state, save_checkpoint
+from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_out_dir, load_checkpoint, load_resume_state, save_checkpoint
 from .config import TrainConfig, make_env, make_qnet
 from .nets import epsilon_greedy
 from .replay import ReplayBuffer
@@ -218,9 +218,10 @@ class Trainer:
         return save_checkpoint(out_dir, self.cfg, self.qnet, self.optimizer, rng_state=self.rng_state(), extra=extra,
                                resume_state=self.resume_state() if resume_state else None)
 
-    def restore(self, ckpt_dir: str) -> None:
-        """Continue from a folder written by ``save`` (exactly: same weights as an uninterrupted run on CPU)."""
-        ck = load_checkpoint(ckpt_dir, device=self.device, kind="dqn")
+    def restore(self, source: str | Checkpoint) -> None:
+        """Continue from a folder written by ``save``, or its checkpoint already loaded (exactly: same weights
+        as an uninterrupted run on CPU)."""
+        ck = source if isinstance(source, Checkpoint) else load_checkpoint(source, device=self.device, kind="dqn")
         if ck.cfg.to_dict() != self.cfg.to_dict():
             diff = sorted(k for k, v in ck.cfg.to_dict().items() if self.cfg.to_dict().get(k) != v)
             raise ValueError(f"cannot resume: the checkpoint's config differs in {diff}")
@@ -265,16 +266,17 @@ class _CtrlC:
 
 
 def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = None, out: str | None = None,
-          progress: bool = False, resume: str | None = None, callback: Callable | None = None,
+          progress: bool = False, resume: str | Checkpoint | None = None, callback: Callable | None = None,
           final_eval: bool = True, force: bool = False, clock: str = "wall") -> TrainResult:
     """Train a DQN agent for a budget (lesson 05); returns a ``TrainResult``.
 
     ``steps``: total environment steps (transitions) of the run, rounded up to whole batched
     steps of ``num_envs``; ``seconds``: total seconds of training (the evaluations on held-out
     digits every ``cfg.eval_every`` steps pause the clock). With both, whichever comes
-    first. A resumed run (``resume=DIR``) counts what was done before, so re-running the same
-    command with ``resume`` finishes the interrupted run, with the same weights as an
-    uninterrupted run when the budget is in steps (on CPU). ``out``: folder for the checkpoint,
+    first. A resumed run (``resume``: the run's folder, or its checkpoint as ``load_checkpoint``
+    returns it) counts what was done before, so re-running the same command with ``resume``
+    finishes the interrupted run, with the same weights as an uninterrupted run when the budget is
+    in steps (on CPU). ``out``: folder for the checkpoint,
     its resume state, ``metrics.json`` and ``config.json`` (written every ``cfg.checkpoint_every``
     seconds of training, on Ctrl-C and at the end); a folder that already holds another run is
     refused unless ``force=True``. Ctrl-C stops the run between two chunks of steps and saves it,
@@ -285,7 +287,7 @@ def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = No
     check_budget(seconds, steps)
     check_clock(clock)
     if out is not None:
-        check_out_dir(out, resume=resume, force=force)
+        check_out_dir(out, resume=resume.path if isinstance(resume, Checkpoint) else resume, force=force)
     trainer = Trainer(cfg)
     if resume is not None:
         trainer.restore(resume)

@@ -82,11 +82,24 @@ def test_mismatched_checkpoint(trained, tmp_path, capsys):
     assert code == 2 and "do not match" in err
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys):
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, capsys, monkeypatch):
+    import dqngen_lib.checkpoint as checkpoint_module
+    from dqngen_lib import cli, train as train_module
+
     whole, part = tmp_path / "whole", tmp_path / "part"
     assert main(["train", "--steps", "320", "--seed", "3", "--out", str(whole), *TINY]) == 0
     assert main(["train", "--steps", "160", "--seed", "3", "--out", str(part), *TINY]) == 0
+    loads = []
+
+    def counted(*args, **kw):
+        loads.append(args[0])
+        return checkpoint_module.load_checkpoint(*args, **kw)
+
+    monkeypatch.setattr(cli, "load_checkpoint", counted)
+    monkeypatch.setattr(train_module, "load_checkpoint", counted)
     assert main(["train", "--steps", "320", "--resume", str(part), "--no-progress"]) == 0
+    assert loads == [str(part)]                      # the command loads the checkpoint once and hands it over
+    monkeypatch.undo()
     capsys.readouterr()
     a, b = load_checkpoint(str(whole)), load_checkpoint(str(part))
     assert b.extra["env_steps"] == 320
