@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .utils import is_int
+
 __all__ = ["Clock", "CLOCKS", "check_clock", "Event", "run_budget", "check_budget"]
 
 
@@ -92,7 +94,7 @@ def check_budget(seconds=None, steps=None) -> None:
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
                                 or not math.isfinite(seconds) or seconds <= 0):
         raise ValueError(f"seconds must be a positive finite number, got {seconds!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+    if steps is not None and not is_int(steps, 1):
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
 
 
@@ -109,7 +111,7 @@ def run_budget(advance: Callable[[int], object], progress: Callable[[], int], *,
     ``{"seconds": training time, "stopped_by": "steps" | "seconds" | "stop"}``.
     """
     check_budget(seconds, steps)
-    if isinstance(unit, bool) or not isinstance(unit, int) or unit < 1:
+    if not is_int(unit, 1):
         raise ValueError(f"unit must be a positive integer, got {unit!r}")
     clock = Clock() if clock is None else clock
     events = list(events)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +21,7 @@ from .data import Digits, load_data
 from .envs import MODES, TASKS, VecCanvasEnv, channel_names, num_actions
 from .nets import QNET_KINDS, STOP_Q
 from .rewards import task_options
-from .utils import field_docs, get_device
+from .utils import field_docs, get_device, is_int, is_number
 
 __all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_shape"]
 
@@ -169,12 +168,12 @@ class TrainConfig:
                     "log_every", "eval_images", "channels", "layers", "hidden")
         for name in pos_ints:
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            if not is_int(v, 1):
                 bad(name, "a positive integer")
         for name in ("latent_dim", "learning_starts", "eps_decay_steps", "eval_every", "seed", "head_layers",
                      "cond_maps", "lr_decay_steps"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+            if not is_int(v, 0):
                 bad(name, "an integer >= 0")
         if not isinstance(self.ink_levels, (int, np.integer)) or isinstance(self.ink_levels, bool) \
                 or self.ink_levels < 2:
@@ -184,15 +183,15 @@ class TrainConfig:
                 bad(name, "True or False")
         for name in ("eps_start", "eps_end", "gamma", "tau"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+            if not is_number(v, 0.0, 1.0):
                 bad(name, "a number in [0, 1]")
         for name, lo in (("lr", 0.0), ("updates_per_step", 0.0)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= lo:
+            if not is_number(v, above=lo):
                 bad(name, "a positive number")
         for name in ("max_grad_norm", "checkpoint_every", "lr_end"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            if not is_number(v, 0):
                 bad(name, "a number >= 0")
         if self.cond_maps and (self.task != "generate" or self.qnet == "mlp"):
             bad("cond_maps", "0 unless the task is 'generate' with a 'conv' or 'pen' Q-network")

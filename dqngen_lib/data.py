@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .utils import is_int
+
 __all__ = ["Digits", "ink_values", "quantize", "load_digits", "load_mnist", "load_data"]
 
 
@@ -52,7 +54,7 @@ class Digits:
 
 def ink_values(ink_levels: int) -> np.ndarray:
     """The ink values of ``ink_levels`` evenly spaced levels from 0 to 1, e.g. 3 -> [0, 0.5, 1]."""
-    if not isinstance(ink_levels, (int, np.integer)) or isinstance(ink_levels, bool) or ink_levels < 2:
+    if not is_int(ink_levels, 2):
         raise ValueError(f"ink_levels must be an integer >= 2, got {ink_levels!r}")
     return np.linspace(0.0, 1.0, int(ink_levels), dtype=np.float32)
 

@@ -37,7 +37,7 @@ import torch
 from gymnasium import spaces
 
 from .data import ink_values, load_data, load_digits
-from .utils import get_device
+from .utils import get_device, is_int
 
 __all__ = [
     "MODES", "TASKS", "pixel_transition", "pen_moves", "pen_transition", "reconstruction_reward",
@@ -149,7 +149,7 @@ def _check_choice(what: str, value, allowed) -> None:
 
 
 def _check_int(what: str, value, lo: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+    if not is_int(value, lo):
         raise ValueError(f"{what} must be an integer >= {lo}, got {value!r}")
 
 

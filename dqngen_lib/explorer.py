@@ -18,6 +18,7 @@ from .checkpoint import load_checkpoint
 from .config import make_env
 from .rollout import ScriptedPolicy, epsilon_greedy_policy, play
 from .viz import figure_png, plot_pen_q, plot_q_heatmaps
+from .utils import is_number
 
 __all__ = ["QExplorer"]
 
@@ -52,7 +53,7 @@ class QExplorer:
                  eps: float = 0.0, seed: int = 0, env_factory=None, dpi: int = 72, interval: int = 800):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 <= eps <= 1.0:
+        if not is_number(eps, 0.0, 1.0):
             raise ValueError(f"eps must be a number in [0, 1], got {eps!r}")
         self.split, self.seed, self.dpi = split, int(seed), int(dpi)
         self.env_factory = env_factory
@@ -272,7 +273,7 @@ class QExplorer:
         The actions recorded after this step are replaced; the view stays at this step.
         """
         eps = self.eps_w.value if eps is None else eps
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 <= eps <= 1.0:
+        if not is_number(eps, 0.0, 1.0):
             raise ValueError(f"eps must be a number in [0, 1], got {eps!r}")
         t = self.step
         self._play(self._actions[:t], self._kinds[:t], then_eps=eps)

@@ -27,7 +27,7 @@ from torch import nn
 
 from .budget import CLOCKS, check_budget, check_clock
 from .data import load_data, quantize
-from .utils import get_device
+from .utils import get_device, is_int
 
 __all__ = ["GanConfig", "Gan", "GanResult", "train_gan", "GAN_KIND"]
 
@@ -69,9 +69,9 @@ class GanConfig:
 
         for name in ("latent_dim", "hidden", "batch_size", "size", "log_every"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not is_int(v, 1):
                 bad(name, "a positive integer")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+        if not is_int(self.seed, 0):
             bad("seed", "an integer >= 0")
         if isinstance(self.ink_levels, bool) or not isinstance(self.ink_levels, (int, np.integer)) \
                 or self.ink_levels < 2:

@@ -20,13 +20,14 @@ from .checkpoint import GanCheckpoint, load_checkpoint
 from .config import TrainConfig, dataset, make_env
 from .rewards import task_options
 from .rollout import boltzmann, play
+from .utils import is_int
 
 __all__ = ["paint", "sample", "sample_checkpoint", "reference_for", "evaluate_images", "evaluate_generation",
            "paint_episode"]
 
 
 def _check_count(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+    if not is_int(v, lo):
         raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
 
 

@@ -12,12 +12,11 @@ pick actions from Q-values without synchronising with the host.
 """
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
 
 from .envs import MODES, pen_transition
+from .utils import is_int
 
 __all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "COND_DECODERS", "segment_masks", "make_qnet", "count_params",
            "QNET_KINDS", "qmap_to_q", "q_to_qmap", "dueling_combine", "greedy_actions", "epsilon_greedy",
@@ -329,7 +328,7 @@ def make_qnet(kind: str, obs_shape, num_actions: int, mode: str = "pixel", dueli
         raise ValueError(f"unknown mode {mode!r}; expected 'pixel' or 'pen'")
     if len(tuple(obs_shape)) != 3:
         raise ValueError(f"obs_shape must be (C, H, W), got {tuple(obs_shape)}")
-    if isinstance(num_actions, bool) or not isinstance(num_actions, numbers.Integral) or num_actions < 1:
+    if not is_int(num_actions, 1):
         raise ValueError(f"num_actions must be a positive integer, got {num_actions!r}")
     if kind == "mlp":
         return MLPQNet(obs_shape, num_actions, dueling=dueling, **kwargs)

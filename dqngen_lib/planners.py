@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from .data import ink_values
 from .envs import num_actions, pen_transition, pixel_transition, reconstruction_reward
+from .utils import is_int
 
 __all__ = ["Planner", "PLANNER_KINDS", "parse_planner", "PlannerPolicy", "best_first_actions", "beam_search"]
 
@@ -46,7 +46,7 @@ class Planner:
     def __post_init__(self):
         if self.kind not in PLANNER_KINDS:
             raise ValueError(f"unknown planner {self.kind!r}; expected one of {', '.join(map(repr, PLANNER_KINDS))}")
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
+        if not is_int(self.k, 1):
             raise ValueError(f"planner {self.kind!r} needs a positive integer size, got {self.k!r}")
         if self.kind == "greedy" and self.k != 1:
             raise ValueError(f"planner 'greedy' takes no size (it is lookahead:1), got {self.k!r}")
@@ -176,7 +176,7 @@ class PlannerPolicy:
 
     def __init__(self, planner, chunk: int | None = None):
         self.planner = parse_planner(planner)
-        if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
+        if chunk is not None and not is_int(chunk, 1):
             raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
         self.chunk = chunk
         self._plan = None                                    # beam search: the plan of the episode being played

@@ -15,6 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .utils import is_int
+
 __all__ = ["Batch", "ReplayBuffer", "PrioritizedReplay", "DequeReplay"]
 
 
@@ -38,7 +40,7 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, obs_shape, device: str | torch.device = "cpu",
                  obs_dtype: torch.dtype = torch.float32):
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        if not is_int(capacity, 1):
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         if not obs_dtype.is_floating_point:
             raise ValueError(f"obs_dtype must be a floating-point dtype (observations hold values such as "
@@ -119,7 +121,7 @@ class ReplayBuffer:
     def _indices(self, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_int(batch_size, 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         return torch.randint(self.size, (batch_size,), device=self.device, generator=generator)
 
@@ -192,7 +194,7 @@ class PrioritizedReplay(ReplayBuffer):
         """Draw ``batch_size`` slots with probability ~ priority**alpha; returns (batch, idx, weights)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_int(batch_size, 1):
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         p = self.priorities[:self.size].pow(self.alpha)
         probs = p / p.sum()

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from .config import TrainConfig
 from .results import SeedRuns
 from .train import train
+from .utils import is_int
 
 __all__ = ["run_seeds"]
 
 
 def _check_seeds(seeds) -> list[int]:
     seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+    if not seeds or any(not is_int(s, 0) for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")

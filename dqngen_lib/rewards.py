@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from .data import load_data
+from .utils import is_int, is_number
 
 __all__ = ["REWARDS", "OPTION_DEFAULTS", "StyleModel", "fit_style_model", "style_model", "ClassifierPotential",
            "StylePotential", "Discriminator", "AdversarialPotential", "task_options", "make_potential",
@@ -384,16 +385,16 @@ def task_options(options: dict | None) -> dict:
         raise ValueError(f"unknown reward {opts['reward']!r}; expected one of {', '.join(map(repr, REWARDS))}")
     for k in ("alpha", "beta"):
         v = opts[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        if not is_number(v, 0):
             raise ValueError(f"task option {k} must be a number >= 0, got {v!r}")
     for k in ("quantize", "relabel"):
         if not isinstance(opts[k], bool):
             raise ValueError(f"task option {k} must be true or false, got {opts[k]!r}")
     v = opts["disc_lr"]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+    if not is_number(v, above=0):
         raise ValueError(f"task option disc_lr must be a positive number, got {v!r}")
     v = opts["disc_every"]
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+    if not is_int(v, 1):
         raise ValueError(f"task option disc_every must be a positive integer, got {v!r}")
     return opts
 

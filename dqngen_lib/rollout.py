@@ -23,6 +23,7 @@ from . import nets
 from .config import TrainConfig, dataset, make_env
 from .envs import VecCanvasEnv
 from .metrics import perfect_painter_mse
+from .utils import is_int, is_number
 
 __all__ = ["QPolicy", "ScriptedPolicy", "greedy", "epsilon_greedy_policy", "boltzmann", "play", "reconstruct", "evaluate_reconstruction",
            "reference_mse", "as_policy"]
@@ -43,7 +44,7 @@ class QPolicy:
                  generator: torch.Generator | None = None):
         if kind not in self.KINDS:
             raise ValueError(f"unknown policy kind {kind!r}; expected one of {', '.join(map(repr, self.KINDS))}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 <= eps <= 1.0:
+        if not is_number(eps, 0.0, 1.0):
             raise ValueError(f"eps must be a number in [0, 1], got {eps!r}")
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
             raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
@@ -154,7 +155,7 @@ def play(env: VecCanvasEnv, policy, *, reset: bool = True, seed: int | None = No
 
         if record:
             snapshot()
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):
+        if steps is not None and not is_int(steps, 0):
             raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
         played = 0
         while bool(active.any()) and (steps is None or played < steps):

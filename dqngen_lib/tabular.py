@@ -23,6 +23,7 @@ import torch
 
 from .data import ink_values
 from .envs import VecCanvasEnv, num_actions, pixel_transition, reconstruction_reward
+from .utils import is_int
 
 __all__ = [
     "TINY_TARGETS", "tiny_targets", "enumerate_canvases", "canvas_index", "TabularMDP", "build_mdp",
@@ -383,7 +384,7 @@ def q_learning(mdp: TabularMDP, episodes: int, eps: float = 0.3, alpha: float | 
     policy from the blank canvas, beside ``optimal_return``. Returns ``q``, ``counts`` and
     ``history``.
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+    if not is_int(episodes, 1):
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"eps must lie in [0, 1], got {eps!r}")

@@ -15,8 +15,25 @@ import zipfile
 import numpy as np
 import torch
 
-__all__ = ["fast", "get_device", "seed_everything", "describe_device", "atomic_save", "atomic_write_json",
-           "save_npz", "nan_to_none", "machine_info", "check_writable", "field_docs"]
+__all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "atomic_save",
+           "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable", "field_docs"]
+
+
+def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
+    """True for an integer (Python or NumPy; a bool is not one) with ``lo <= v <= hi`` (a bound of None: none).
+
+    The validators of the library say ``if not is_int(v, 1): raise ValueError(...)`` and write their
+    own message, naming the bad value and what was expected."""
+    return (isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+            and (lo is None or v >= lo) and (hi is None or v <= hi))
+
+
+def is_number(v, lo: float | None = None, hi: float | None = None, above: float | None = None) -> bool:
+    """True for a finite real number (int or float, Python or NumPy; not a bool) with ``lo <= v <= hi``
+    and ``v > above`` (a bound of None: none)."""
+    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            and math.isfinite(v) and (lo is None or v >= lo) and (hi is None or v <= hi)
+            and (above is None or v > above))
 
 
 def fast() -> bool:

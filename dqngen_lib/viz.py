@@ -12,6 +12,7 @@ import numpy as np
 from .data import ink_values
 from .envs import ActionCodec, pen_moves
 from .results import as_runs_list, summary
+from .utils import is_int
 
 __all__ = ["show_images", "canvas_figure", "plot_q_heatmaps", "plot_pen_q", "plot_learning_curves", "plot_episode",
            "episode_animation", "figure_png", "plot_bands"]
@@ -246,7 +247,7 @@ def plot_learning_curves(metrics, x: str = "env_steps", smooth: int = 1, label: 
 
     if x not in ("env_steps", "seconds"):
         raise ValueError(f"x must be 'env_steps' or 'seconds', got {x!r}")
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
+    if not is_int(smooth, 1):
         raise ValueError(f"smooth must be a positive integer (points in the running mean), got {smooth!r}")
     runs = _as_runs(metrics, label)
     has_eval = any(len(m.get("eval", {}).get("test_mse", [])) for m in runs.values())
