@@ -20,13 +20,12 @@ from .envs import CanvasEnv, VecCanvasEnv
 from .nets import count_params
 from .rollout import evaluate_reconstruction
 from .article_agent import ARTICLE_HIDDEN, run_article_agent
-from .results import load_result
+from .results import quality_bars
 from .train import Trainer
 from .utils import describe_device, machine_info
 
 __all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_env_table", "machine_name", "bench_train",
-           "loop_rates", "run_ours", "run_sb3", "run_article", "time_to_reach", "format_train_table", "BAR", "AGENTS",
-           "quality_bars"]
+           "loop_rates", "run_ours", "run_sb3", "run_article", "time_to_reach", "format_train_table", "AGENTS"]
 
 
 def machine_name() -> str:
@@ -284,19 +283,6 @@ def run_article(cfg: TrainConfig, seconds: float) -> dict:
             "seconds": r["seconds"], "env_steps": r["env_steps"], "updates": r["updates"],
             "test_mse": r["test_mse"], "curve": [],
             "target_syncs": r["syncs"]}
-
-
-BAR = 0.014
-"""The course's quality bar for pixel-mode reconstruction: held-out test MSE per pixel (lesson 05)."""
-
-
-def quality_bars(mode: str) -> dict[str, float]:
-    """The held-out test MSEs an agent is timed to reach: pixel mode, the course's bar 0.014; pen mode,
-    the greedy planner's and the two-step lookahead's numbers (``results/planners.json``)."""
-    if mode == "pixel":
-        return {"0.014": BAR}
-    pen = load_result("planners")["extra"]["planners"]["pen"]
-    return {"greedy": pen["greedy"]["test_mse"], "lookahead:2": pen["lookahead:2"]["test_mse"]}
 
 
 def time_to_reach(curve, quality: float) -> float | None:

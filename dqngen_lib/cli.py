@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from . import __version__
-from .bench import AGENTS, bench_env, bench_train, format_env_table, format_train_table, machine_name, quality_bars
+from .bench import AGENTS, bench_env, bench_train, format_env_table, format_train_table, machine_name
 from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint, save_gan
 from .config import TrainConfig
 from .data import load_digits
@@ -29,6 +29,7 @@ from .gan import GanConfig, train_gan
 from .generate import sample_checkpoint
 from .metrics import num_distinct
 from .rollout import reconstruct, reference_mse
+from .results import quality_bars
 from .train import train
 from .utils import atomic_write_json, check_writable, describe_device, field_docs, get_device, nan_to_none, save_npz
 from .viz import plot_learning_curves

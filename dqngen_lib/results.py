@@ -7,6 +7,7 @@ gives mean ± sd of a final metric and ``format_runs_table`` puts several side b
 ``save_results``/``load_result`` keep them in a JSON result file that records the machine, the
 date, the command, the config and the seeds (the lessons load such files instead of training for
 minutes). Running the seeds is ``replicates.run_seeds``; their curves as bands, ``viz.plot_bands``.
+``quality_bars`` are the held-out test MSEs the benchmarks time an agent to (some read from a result file).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .gan import GAN_KIND, GanConfig
 from .utils import atomic_write_json, machine_info
 
 __all__ = ["SeedRuns", "summary", "as_runs_list", "format_runs_table", "save_results", "load_result", "RESULTS_DIR",
-           "result_path"]
+           "result_path", "BAR", "quality_bars"]
 
 RESULTS_DIR = "results"
 
@@ -134,3 +135,16 @@ def load_result(name_or_path: str) -> dict:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{path} is not a dqngen result file ({type(exc).__name__}: {exc})") from None
     return data
+
+
+BAR = 0.014
+"""The course's quality bar for pixel-mode reconstruction: held-out test MSE per pixel (lesson 05)."""
+
+
+def quality_bars(mode: str) -> dict[str, float]:
+    """The held-out test MSEs an agent is timed to reach: pixel mode, the course's bar 0.014; pen mode,
+    the greedy planner's and the two-step lookahead's numbers (``results/planners.json``)."""
+    if mode == "pixel":
+        return {"0.014": BAR}
+    pen = load_result("planners")["extra"]["planners"]["pen"]
+    return {"greedy": pen["greedy"]["test_mse"], "lookahead:2": pen["lookahead:2"]["test_mse"]}

@@ -9,6 +9,7 @@ import torch
 from dqngen_lib.checkpoint import load_checkpoint, save_checkpoint
 from dqngen_lib.config import TrainConfig, make_env
 from dqngen_lib.hostsync import HostSyncError, no_host_sync
+from dqngen_lib.results import quality_bars
 from dqngen_lib.train import Trainer, train
 
 TINY = dict(channels=8, layers=1, hidden=16, num_envs=16, batch_size=32, buffer_size=2000, learning_starts=64,
@@ -247,7 +248,7 @@ def test_benchmark_against_sb3_runs(mode):
     assert all(r["env_steps"] > 0 and 0.0 <= r["test_mse"] <= 1.0 for r in rows)
     assert rows[0]["params"] == rows[1]["params"] and rows[0]["network"] == rows[1]["network"] == cfg.qnet
     assert "time_to_sb3" in rows[0] and rows[0]["curve"] and rows[1]["curve"]
-    bars = bench.quality_bars(mode)
+    bars = quality_bars(mode)
     for r in rows[:2]:                                     # curves: (training seconds, env steps, test MSE)
         seconds = [c[0] for c in r["curve"]]
         assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(r["seconds"])
