@@ -307,7 +307,7 @@ def make_env(cfg: TrainConfig, num_envs: int, split: str = "train", device=None,
 
 
 def make_qnet(cfg: TrainConfig, obs_shape_: tuple | None = None, num_actions_: int | None = None) -> torch.nn.Module:
-    """The Q-network a config asks for, on the CPU (move it with ``.to``); lesson 03's ``nets.make_qnet``.
+    """The Q-network a config asks for, on the CPU (move it with ``.to``); lesson 03's ``nets.build_qnet``.
 
     The observation shape and the number of actions default to those of the config's environment.
     """
@@ -322,4 +322,4 @@ def make_qnet(cfg: TrainConfig, obs_shape_: tuple | None = None, num_actions_: i
         extra = {"channels": cfg.channels, "layers": cfg.layers, **cond}
     else:
         extra = {"hidden": cfg.hidden}
-    return nets.make_qnet(cfg.qnet, shape, n, mode=cfg.mode, dueling=cfg.dueling, **extra)
+    return nets.build_qnet(cfg.qnet, shape, n, mode=cfg.mode, dueling=cfg.dueling, **extra)

@@ -18,7 +18,7 @@ from torch import nn
 from .envs import MODES, pen_transition
 from .utils import is_int
 
-__all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "COND_DECODERS", "segment_masks", "make_qnet", "count_params",
+__all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "COND_DECODERS", "segment_masks", "build_qnet", "count_params",
            "QNET_KINDS", "qmap_to_q", "q_to_qmap", "dueling_combine", "greedy_actions", "epsilon_greedy",
            "boltzmann_actions"]
 
@@ -316,8 +316,8 @@ class PenQMap(nn.Module):
         return torch.cat([a, stop], dim=1)
 
 
-def make_qnet(kind: str, obs_shape, num_actions: int, mode: str = "pixel", dueling: bool = False,
-              **kwargs) -> nn.Module:
+def build_qnet(kind: str, obs_shape, num_actions: int, mode: str = "pixel", dueling: bool = False,
+               **kwargs) -> nn.Module:
     """Build a Q-network by name (lesson 03): ``"mlp"`` (the seed's), ``"conv"`` (the Q-map) or
     ``"pen"`` (the pen-centred Q-map, pen mode only).
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from dqngen_lib.agent import dqn_loss, dqn_targets, dqn_update, linear_schedule, sync_target
-from dqngen_lib.nets import make_qnet
+from dqngen_lib.nets import build_qnet
 from dqngen_lib.replay import Batch
 
 
@@ -48,8 +48,8 @@ def test_dqn_targets_by_hand():
 
 def test_dqn_loss_gradients_only_into_online_net():
     torch.manual_seed(0)
-    online = make_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
-    target = make_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
+    online = build_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
+    target = build_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
     b = Batch(torch.rand(16, 3, 8, 8), torch.randint(128, (16,)), torch.randn(16), torch.rand(16, 3, 8, 8),
               (torch.arange(16) % 2).float())
     loss = dqn_loss(online, target, b, 0.9)
@@ -76,9 +76,9 @@ def _batch(n=16, seed=0):
 
 def test_dqn_update_is_loss_backward_clip_step():
     torch.manual_seed(0)
-    online = make_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
-    target = make_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
-    twin = make_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
+    online = build_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
+    target = build_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
+    twin = build_qnet("conv", (3, 8, 8), 128, channels=8, layers=1)
     twin.load_state_dict(online.state_dict())
     opt, opt2 = torch.optim.Adam(online.parameters(), lr=1e-2), torch.optim.Adam(twin.parameters(), lr=1e-3)
     b = _batch()

@@ -5,7 +5,7 @@ import torch
 
 from dqngen_lib.envs import VecCanvasEnv, num_actions
 from dqngen_lib.nets import (QNET_KINDS, ConvQMap, MLPQNet, PenQMap, count_params, dueling_combine, epsilon_greedy,
-                             greedy_actions, make_qnet, q_to_qmap, qmap_to_q)
+                             greedy_actions, build_qnet, q_to_qmap, qmap_to_q)
 
 
 @pytest.mark.parametrize("kind", QNET_KINDS)
@@ -14,11 +14,11 @@ from dqngen_lib.nets import (QNET_KINDS, ConvQMap, MLPQNet, PenQMap, count_param
 def test_every_net_maps_env_observations_to_one_q_per_action(kind, mode, dueling):
     if kind == "pen" and mode == "pixel":
         with pytest.raises(ValueError, match="pen mode"):
-            make_qnet(kind, (3, 8, 8), 128, mode=mode)
+            build_qnet(kind, (3, 8, 8), 128, mode=mode)
         return
     env = VecCanvasEnv(3, mode=mode, seed=0)
     obs = env.reset()
-    net = make_qnet(kind, env.obs_shape, env.num_actions, mode=mode, dueling=dueling)
+    net = build_qnet(kind, env.obs_shape, env.num_actions, mode=mode, dueling=dueling)
     q = net(obs)
     assert q.shape == (3, env.num_actions) and q.dtype == torch.float32
     assert count_params(net) > 0
@@ -63,7 +63,7 @@ def test_qmap_round_trip_and_order():
 @pytest.mark.parametrize("kind", ["mlp", "conv"])
 def test_dueling_head_averages_to_the_state_value(kind):
     torch.manual_seed(0)
-    net = make_qnet(kind, (3, 5, 5), 50, dueling=True)
+    net = build_qnet(kind, (3, 5, 5), 50, dueling=True)
     x = torch.rand(4, 3, 5, 5)
     q = net(x)
     if kind == "mlp":
@@ -76,27 +76,27 @@ def test_dueling_head_averages_to_the_state_value(kind):
 
 
 def test_bad_shapes_and_names_raise_value_errors():
-    net = make_qnet("conv", (3, 8, 8), 128)
+    net = build_qnet("conv", (3, 8, 8), 128)
     with pytest.raises(ValueError, match=r"expected observations of shape \(B, 3, 8, 8\)"):
         net(torch.zeros(2, 2, 8, 8))
     with pytest.raises(ValueError, match=r"expected observations"):
-        make_qnet("mlp", (3, 8, 8), 128)(torch.zeros(3, 8, 8))
+        build_qnet("mlp", (3, 8, 8), 128)(torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="unknown Q-network kind"):
-        make_qnet("transformer", (3, 8, 8), 128)
+        build_qnet("transformer", (3, 8, 8), 128)
     with pytest.raises(ValueError, match="unknown mode"):
-        make_qnet("mlp", (3, 8, 8), 128, mode="brush")
+        build_qnet("mlp", (3, 8, 8), 128, mode="brush")
     with pytest.raises(ValueError, match="divisible"):
-        make_qnet("conv", (3, 8, 8), 100)
+        build_qnet("conv", (3, 8, 8), 100)
     with pytest.raises(ValueError, match="num_actions"):
-        make_qnet("conv", (3, 8, 8), 0)
+        build_qnet("conv", (3, 8, 8), 0)
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
-        make_qnet("conv", (8, 8), 128)
+        build_qnet("conv", (8, 8), 128)
 
 
 def test_nets_learn_a_regression_step():
     torch.manual_seed(0)
     for kind in ("mlp", "conv"):
-        net = make_qnet(kind, (3, 3, 3), 9, channels=16) if kind == "conv" else make_qnet(kind, (3, 3, 3), 9)
+        net = build_qnet(kind, (3, 3, 3), 9, channels=16) if kind == "conv" else build_qnet(kind, (3, 3, 3), 9)
         x, y = torch.rand(64, 3, 3, 3), torch.rand(64, 9)
         opt = torch.optim.Adam(net.parameters(), lr=1e-2)
         first = None
@@ -132,7 +132,7 @@ def test_greedy_and_epsilon_greedy():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_nets_and_action_selection_on_the_gpu():
-    net = make_qnet("conv", (3, 8, 8), 128).cuda()
+    net = build_qnet("conv", (3, 8, 8), 128).cuda()
     q = net(torch.rand(4, 3, 8, 8, device="cuda"))
     a = epsilon_greedy(q, 0.5, torch.Generator(device="cuda").manual_seed(0))
     assert a.device.type == "cuda" and a.shape == (4,)
@@ -226,7 +226,7 @@ def test_pen_qmap_options_and_errors():
     with pytest.raises(ValueError, match="pen-mode actions"):
         PenQMap(env.obs_shape, 128)
     with pytest.raises(ValueError, match="pen mode"):
-        make_qnet("pen", (3, 8, 8), 128, mode="pixel")
+        build_qnet("pen", (3, 8, 8), 128, mode="pixel")
 
 
 def test_segment_masks_are_the_pixels_each_move_paints():

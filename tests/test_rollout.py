@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from dqngen_lib.config import TrainConfig, make_env
-from dqngen_lib.nets import make_qnet
+from dqngen_lib.nets import build_qnet
 from dqngen_lib.rollout import (QPolicy, ScriptedPolicy, boltzmann, epsilon_greedy_policy, evaluate_reconstruction, greedy,
                                 play, reconstruct, reference_mse)
 
@@ -28,7 +28,7 @@ def test_rollout_records_a_consistent_episode():
     cfg = TrainConfig(channels=8, layers=1)
     env = make_env(cfg, 3, split="test", device="cpu", seed=0)
     torch.manual_seed(0)
-    qnet = make_qnet("conv", env.obs_shape, env.num_actions, channels=8, layers=1)
+    qnet = build_qnet("conv", env.obs_shape, env.num_actions, channels=8, layers=1)
     ep = play(env, epsilon_greedy_policy(qnet, 0.3, torch.Generator().manual_seed(4)), index=[0, 5, 7], seed=3,
               record=True)
     t = cfg.horizon
@@ -87,7 +87,7 @@ def test_oracle_reaches_the_reference_optimum():
 
 def _tiny_qnet(env):
     torch.manual_seed(0)
-    return make_qnet("conv", env.obs_shape, env.num_actions, channels=8, layers=1)
+    return build_qnet("conv", env.obs_shape, env.num_actions, channels=8, layers=1)
 
 
 def test_policies_and_their_randomness():

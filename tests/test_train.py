@@ -156,9 +156,9 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     # weights that do not fit the stored config
     cfg = tiny()
     env = make_env(cfg, 1)
-    from dqngen_lib.nets import make_qnet
+    from dqngen_lib.nets import build_qnet
 
-    wrong = make_qnet("conv", env.obs_shape, env.num_actions, channels=4, layers=1)
+    wrong = build_qnet("conv", env.obs_shape, env.num_actions, channels=4, layers=1)
     save_checkpoint(str(tmp_path / "mismatch"), cfg, wrong)
     with pytest.raises(ValueError, match="do not match"):
         load_checkpoint(str(tmp_path / "mismatch"))

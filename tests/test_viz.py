@@ -200,12 +200,12 @@ def test_learning_curves_of_a_real_training_run():
 # -- plot_episode, figure_png ----------------------------------------------------------------------
 
 def test_plot_episode_shows_the_recorded_canvases_and_target():
-    from dqngen_lib.nets import make_qnet
+    from dqngen_lib.nets import build_qnet
     from dqngen_lib.rollout import epsilon_greedy_policy, play
 
     env = VecCanvasEnv(2, horizon=6, seed=0)
     torch.manual_seed(0)
-    net = make_qnet("conv", env.obs_shape, env.num_actions, channels=8)
+    net = build_qnet("conv", env.obs_shape, env.num_actions, channels=8)
     ep = play(env, epsilon_greedy_policy(net, 0.5, torch.Generator().manual_seed(1)), index=[3, 4], seed=0, record=True)
     fig = viz.plot_episode(ep, i=1, steps=[0, 3, 6])
     shown = [a for a in fig.axes if a.images]
@@ -219,11 +219,11 @@ def test_plot_episode_shows_the_recorded_canvases_and_target():
 def test_plot_episode_of_an_explorer_record():
     from dqngen_lib.config import TrainConfig
     from dqngen_lib.explorer import QExplorer
-    from dqngen_lib.nets import make_qnet
+    from dqngen_lib.nets import build_qnet
 
     cfg = TrainConfig(horizon=5, channels=8, device="cpu")
     torch.manual_seed(0)
-    net = make_qnet("conv", (3, 8, 8), 128, channels=8)
+    net = build_qnet("conv", (3, 8, 8), 128, channels=8)
     ex = QExplorer(net, cfg, digit=2)
     ep = ex.episode
     fig = viz.plot_episode(ep)

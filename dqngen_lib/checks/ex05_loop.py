@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from ..agent import dqn_loss, linear_schedule
 from ..data import load_digits
 from ..envs import VecCanvasEnv, pixel_transition, reconstruction_reward
-from ..nets import make_qnet
+from ..nets import build_qnet
 from ..replay import Batch, ReplayBuffer
 from ..rollout import play
 from ._common import CheckError, call, fmt_value, ok
@@ -363,7 +363,7 @@ def _setup(s):
     torch.manual_seed(s["seed"])
     env = _WatchedEnv(s["num_envs"], images=x_train, labels=y_train, horizon=s["horizon"], ink_levels=s["ink_levels"],
                       seed=s["seed"])
-    qnet = make_qnet("conv", env.obs_shape, env.num_actions, channels=s["channels"], layers=1)
+    qnet = build_qnet("conv", env.obs_shape, env.num_actions, channels=s["channels"], layers=1)
     target_net = copy.deepcopy(qnet)
     optimizer = torch.optim.Adam(qnet.parameters(), lr=s["lr"])
     buffer = _WatchedBuffer(s["steps"], env.obs_shape)
