@@ -31,7 +31,7 @@ from .metrics import num_distinct
 from .rollout import reconstruct, reference_mse
 from .results import quality_bars
 from .train import train
-from .utils import atomic_write_json, check_writable, describe_device, field_docs, get_device, nan_to_none, save_npz
+from .utils import atomic_write_json, check_out_file, describe_device, field_docs, get_device, nan_to_none, save_npz
 from .viz import plot_learning_curves
 
 __all__ = ["main", "build_parser", "COMMANDS"]
@@ -88,19 +88,6 @@ def _parse_bool(s: str) -> bool:
     if v in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
-
-
-def _npz_out(path: str, force: bool) -> str:
-    """An output ``.npz`` path that is safe to write (``ValueError`` naming what is wrong)."""
-    if not path.endswith(".npz"):
-        raise ValueError(f"--out must name a .npz file, got {path!r}")
-    full = os.path.abspath(path)
-    if os.path.isdir(full):
-        raise ValueError(f"--out {path!r} is a folder; give a .npz file name")
-    if os.path.exists(full) and not force:
-        raise ValueError(f"--out {path!r} exists; add --force to overwrite it or choose another name")
-    check_writable(path)
-    return path
 
 
 def _device(s: str) -> str:
@@ -264,7 +251,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_reconstruct(args) -> int:
-    out = _npz_out(args.out, args.force)
+    out = check_out_file(args.out, args.force, "--out", ".npz")
     ck = load_checkpoint(args.checkpoint, device=args.device, kind="dqn")
     images, targets, _ = reconstruct(ck.qnet, ck.cfg, split=args.split, max_images=args.max_images)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -274,7 +261,7 @@ def _cmd_reconstruct(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    out = _npz_out(args.out, args.force)
+    out = check_out_file(args.out, args.force, "--out", ".npz")
     ck = load_checkpoint(args.checkpoint, device=args.device)
     s = sample_checkpoint(ck, per_class=args.per_class, seed=args.seed, temperature=args.temperature)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -289,6 +276,8 @@ def _cmd_sample(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 def _cmd_bench_env(args) -> int:
+    if args.json:
+        check_out_file(args.json, args.force, "--json")
     rows = bench_env(sizes=args.sizes, seconds=args.seconds)
     print(f"Environment steps/s, machine: {machine_name()}")
     print(format_env_table(rows))
@@ -301,6 +290,8 @@ def _cmd_bench_train(args) -> int:
     agents = tuple(a.strip() for a in args.agents.split(",") if a.strip())
     if not agents:
         raise ValueError(f"--agents names no agent; expected a comma-separated subset of {', '.join(AGENTS)}")
+    if args.json:
+        check_out_file(args.json, args.force, "--json")
     rows = bench_train(args.seconds, args.seed, agents, mode=args.mode,
                        log=lambda m: print(m, file=sys.stderr, flush=True))
     cfg = TrainConfig.preset("reconstruct", args.mode)
@@ -426,6 +417,7 @@ def _add_bench(sub) -> None:
         q.add_argument("--sizes", type=_int_list, default=(1, 64, 1024, 8192),
                        help="batch sizes N for the env benchmark, e.g. 1,64,1024")
         q.add_argument("--json", default=None, help="also write the env rows to this JSON file")
+        q.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
 
     p = sub.add_parser("bench", help="benchmarks: environment steps/s, trainer vs Stable-Baselines3")
     env_options(p)
@@ -444,6 +436,7 @@ def _add_bench(sub) -> None:
                     help="comma-separated subset of ours (the preset's Q-network), ours-mlp, sb3 (SB3 with the "
                          "same network), sb3-mlp, seed (the seed's agent)")
     pt.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    pt.add_argument("--force", action="store_true", help="overwrite the --json file if it exists")
     pt.set_defaults(func=_cmd_bench_train)
 
 

@@ -38,7 +38,7 @@ from .rollout import play
 from .replicates import run_seeds
 from .results import SeedRuns, result_path, save_results
 from .train import train
-from .utils import atomic_write_json
+from .utils import atomic_write_json, check_out_file
 
 __all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "ProbeCallback", "PLANNERS",
            "planner_numbers", "FLOOR_PAINTERS", "paint_targets", "generation_floors", "GEN_VS_GAN_SECONDS"]
@@ -461,8 +461,7 @@ def run_experiment(name: str, seeds=(0, 1, 2), out: str | None = None, quick: bo
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(sorted(EXPERIMENTS))}")
     e = EXPERIMENTS[name]
     path = out or result_path(name + ("-quick" if quick else ""))
-    if os.path.exists(path) and not force:
-        raise ValueError(f"{path} exists; add --force to overwrite it or give another --out")
+    check_out_file(path, force, "--out" if out else "the result file")   # before any work
     partial = os.path.splitext(path)[0] + ".partial"
     if force and os.path.isdir(partial):
         shutil.rmtree(partial)

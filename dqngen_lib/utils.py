@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 __all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "atomic_save",
-           "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable", "field_docs"]
+           "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable", "check_out_file",
+           "field_docs"]
 
 
 def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
@@ -95,6 +96,7 @@ def atomic_save(obj, path: str) -> None:
 def atomic_write_json(obj, path: str, indent: int = 1) -> None:
     """Write ``obj`` as JSON (NaN and infinities as ``null``) atomically."""
     tmp = f"{path}.tmp{os.getpid()}"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     try:
         with open(tmp, "w") as f:
             json.dump(nan_to_none(obj), f, indent=indent)
@@ -158,6 +160,23 @@ def check_writable(path: str, what: str = "--out") -> None:
         raise ValueError(f"{what} {path!r} lies under {parent!r}, which is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{what} {path!r}: cannot write into {parent!r} (permission denied)")
+
+
+def check_out_file(path: str, force: bool = False, what: str = "--out", suffix: str = ".json") -> str:
+    """``ValueError`` unless ``path`` may be written now, before any work: a ``suffix`` file name, not a
+    folder, not an existing file unless ``force``, under a folder we may write (missing folders are
+    made when the file is written). Returns ``path``."""
+    if not isinstance(path, str):
+        raise ValueError(f"{what} must name a {suffix} file, got {path!r}")
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise ValueError(f"{what} {path!r} is a folder; give a {suffix} file name")
+    if not path.endswith(suffix):
+        raise ValueError(f"{what} must name a {suffix} file, got {path!r}")
+    if os.path.exists(full) and not force:
+        raise ValueError(f"{what} {path!r} exists; add --force to overwrite it or choose another name")
+    check_writable(path, what)
+    return path
 
 
 @functools.lru_cache(maxsize=None)

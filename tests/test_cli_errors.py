@@ -169,3 +169,48 @@ def test_reconstruct_reports_the_file_it_wrote(capsys, tmp_path, pixel_run):
     out = tmp_path / "sub" / "rec.npz"
     code, stdout, _ = run(capsys, "reconstruct", "--checkpoint", pixel_run, "--out", out, "--max-images", "2")
     assert code == 0 and json.loads(stdout)["out"] == str(out) and out.exists()
+
+
+def test_every_file_output_is_checked_before_the_work(capsys, tmp_path, monkeypatch):
+    """bench --json and experiment --out follow the rule of reconstruct and sample: an existing file needs
+    --force, a folder or a path under a file is refused, and all of it before any benchmark or training."""
+    import dqngen_lib.cli as cli
+
+    def no_work(*a, **kw):
+        raise AssertionError("the work started before the output path was checked")
+
+    monkeypatch.setattr(cli, "bench_env", no_work)
+    monkeypatch.setattr(cli, "bench_train", no_work)
+    monkeypatch.setattr(cli, "run_experiment", no_work)
+    existing = tmp_path / "rows.json"
+    existing.write_text("{}")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    cases = [
+        (("bench", "env", "--json", existing), "exists; add --force"),
+        (("bench", "train", "--agents", "ours", "--json", existing), "exists; add --force"),
+        (("bench", "env", "--json", tmp_path), "is a folder"),
+        (("bench", "env", "--json", a_file / "rows.json"), "which is a file"),
+        (("bench", "env", "--json", tmp_path / "rows.txt"), "must name a .json file"),
+    ]
+    for argv, match in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and match in err, (argv, err)
+    assert existing.read_text() == "{}"
+    monkeypatch.undo()
+    from dqngen_lib.experiments import run_experiment
+
+    for out, match in ((existing, "exists; add --force"), (tmp_path, "is a folder"),
+                       (a_file / "r.json", "which is a file"), (tmp_path / "r.txt", "must name a .json file")):
+        with pytest.raises(ValueError, match=match):
+            run_experiment("pixel-gamma0", out=str(out), quick=True, log=no_work)
+    assert not (tmp_path / "r.partial").exists()
+
+
+def test_bench_json_into_a_missing_folder_is_made(capsys, tmp_path):
+    out = tmp_path / "new" / "deeper" / "env.json"
+    code, _, _ = run(capsys, "bench", "env", "--seconds", "0.01", "--sizes", "1", "--json", out)
+    assert code == 0 and json.loads(out.read_text())["rows"]
+    code, _, err = run(capsys, "bench", "env", "--seconds", "0.01", "--sizes", "1", "--json", out)
+    assert code == 2 and "exists; add --force" in err
+    assert run(capsys, "bench", "env", "--seconds", "0.01", "--sizes", "1", "--json", out, "--force")[0] == 0
