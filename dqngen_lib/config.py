@@ -21,7 +21,7 @@ from .data import Digits, load_data
 from .envs import MODES, TASKS, VecCanvasEnv, channel_names, num_actions
 from .nets import QNET_KINDS, STOP_Q
 from .rewards import task_options
-from .utils import field_docs, get_device, is_int, is_number
+from .utils import check_device_name, field_docs, get_device, is_int, is_number
 
 __all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_shape"]
 
@@ -214,6 +214,16 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.task_options = {self.task_options!r} is invalid: {exc}") from None
         if not isinstance(self.device, str):
             bad("device", "'auto', 'cpu' or 'cuda[:N]'")
+        try:
+            check_device_name(self.device)
+        except ValueError as exc:
+            raise ValueError(f"TrainConfig.device = {self.device!r} is invalid: {exc}") from None
+        if not is_int(self.seed, 0, 2**32 - 1):
+            bad("seed", "an integer in [0, 2**32 - 1]")
+        if self.task == "reconstruct" and self.latent_dim:
+            bad("latent_dim", "0 for the reconstruct task (latent planes belong to the generate task)")
+        if self.eps_end > self.eps_start:
+            bad("eps_end", f"at most eps_start = {self.eps_start} (ε decays from eps_start to eps_end)")
         if self.replay and self.buffer_size < self.batch_size:
             bad("buffer_size", f"at least batch_size = {self.batch_size}")
 

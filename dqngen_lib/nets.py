@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .envs import MODES, pen_transition
-from .utils import is_int
+from .utils import is_int, is_number
 
 __all__ = ["MLPQNet", "ConvQMap", "PenQMap", "CondMaps", "COND_DECODERS", "segment_masks", "build_qnet", "count_params",
            "QNET_KINDS", "qmap_to_q", "q_to_qmap", "dueling_combine", "greedy_actions", "epsilon_greedy",
@@ -84,8 +84,8 @@ def boltzmann_actions(q: torch.Tensor, temperature: float, generator: torch.Gene
 
     ``temperature = 0`` is the greedy action. The draw comes from ``generator`` on ``q``'s device.
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
-        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    if not is_number(temperature, 0.0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if temperature == 0:
         return greedy_actions(q)
     probs = torch.softmax(q / temperature, dim=1)

@@ -46,8 +46,8 @@ class QPolicy:
             raise ValueError(f"unknown policy kind {kind!r}; expected one of {', '.join(map(repr, self.KINDS))}")
         if not is_number(eps, 0.0, 1.0):
             raise ValueError(f"eps must be a number in [0, 1], got {eps!r}")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+        if not is_number(temperature, 0.0):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         self.qnet, self.kind, self.eps, self.temperature, self.generator = qnet, kind, eps, temperature, generator
 
     def __call__(self, obs: torch.Tensor, env=None) -> tuple[torch.Tensor, torch.Tensor]:

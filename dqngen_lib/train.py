@@ -293,6 +293,9 @@ def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = No
         trainer.restore(resume)
     c, n = cfg, cfg.num_envs
     step_target = None if steps is None else -(-steps // n) * n
+    if step_target is not None and c.learning_starts >= step_target and trainer.env_steps < c.learning_starts:
+        print(f"warning: learning_starts = {c.learning_starts} is not below the budget of {step_target} environment "
+              f"steps: this run makes no update (lower --learning-starts or raise --steps)", file=sys.stderr)
     clock = Clock(trainer.elapsed, kind=clock)
     saved = {"any": False}
 

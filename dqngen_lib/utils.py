@@ -15,9 +15,9 @@ import zipfile
 import numpy as np
 import torch
 
-__all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "atomic_save",
-           "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable", "check_out_file",
-           "field_docs"]
+__all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "check_device_name",
+           "atomic_save", "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable",
+           "check_out_file", "field_docs"]
 
 
 def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
@@ -46,6 +46,20 @@ def fast() -> bool:
     return os.environ.get("FAST", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def check_device_name(device: str | torch.device) -> torch.device | None:
+    """``ValueError`` unless ``device`` names a device the course runs on ('auto', 'cpu', 'cuda', 'cuda:N');
+    whether it is present is ``get_device``'s question (a config written on a GPU machine loads anywhere)."""
+    if device == "auto":
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu' or 'cuda[:N]'") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {str(device)!r} is not supported; expected 'auto', 'cpu' or 'cuda[:N]'")
+    return dev
+
+
 def get_device(device: str | torch.device | None = "auto") -> torch.device:
     """Resolve ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
 
@@ -53,12 +67,7 @@ def get_device(device: str | torch.device | None = "auto") -> torch.device:
     """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu' or 'cuda[:N]'") from exc
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {str(device)!r} is not supported; expected 'auto', 'cpu' or 'cuda[:N]'")
+    dev = check_device_name(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} was asked for, but torch finds no CUDA GPU; use 'cpu' or 'auto'")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():

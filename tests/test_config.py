@@ -66,3 +66,23 @@ def test_make_env_uses_the_split():
     assert tr.obs_shape == (3, 8, 8) and tr.num_actions == 128
     with pytest.raises(ValueError, match="split"):
         make_env(cfg, 4, "valid")
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(device="bogus"), "device"), (dict(device="meta"), "device"), (dict(seed=2**32), "seed"),
+    (dict(seed=-1), "seed"), (dict(latent_dim=4), "latent_dim"), (dict(eps_start=0.1, eps_end=0.5), "eps_end"),
+])
+def test_config_refuses_what_used_to_fail_late_or_never(changes, match):
+    """Values accepted without a word before: refused at once, naming the field."""
+    with pytest.raises(ValueError, match=f"TrainConfig.{match} = "):
+        tiny(**changes)
+    tiny(device="cuda:1")          # a GPU named on a machine without one: checked when a run starts, not here
+
+
+def test_a_budget_below_learning_starts_is_announced(capsys):
+    from dqngen_lib.train import train
+
+    train(tiny(learning_starts=1000), steps=64, final_eval=False)
+    assert "makes no update" in capsys.readouterr().err
+    train(tiny(), steps=128, final_eval=False)
+    assert "makes no update" not in capsys.readouterr().err

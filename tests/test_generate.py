@@ -129,7 +129,7 @@ def test_sample_is_reproducible_and_class_ordered(cfg):
     with pytest.raises(ValueError, match="per_class"):
         G.sample(q, cfg, per_class=0)
     with pytest.raises(ValueError, match="task 'generate'"):
-        G.sample(q, cfg.replace(task="reconstruct", cond_maps=0))
+        G.sample(q, cfg.replace(task="reconstruct", cond_maps=0, latent_dim=0))
 
 
 def test_boltzmann_sampling(cfg):
@@ -139,8 +139,9 @@ def test_boltzmann_sampling(cfg):
     hot2 = G.sample(q, cfg, per_class=2, seed=1, temperature=1.0)
     assert np.array_equal(hot["images"], hot2["images"])
     assert not np.array_equal(hot["images"], greedy["images"])
-    with pytest.raises(ValueError, match="temperature"):
-        G.sample(q, cfg, per_class=2, temperature=-1.0)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+            G.sample(q, cfg, per_class=2, temperature=bad)
 
 
 def test_paint_records_frames_and_animation_saves(cfg, tmp_path):
