@@ -28,7 +28,7 @@ from .config import TrainConfig, make_env, make_qnet
 from .nets import epsilon_greedy
 from .replay import ReplayBuffer
 from .rollout import evaluate_reconstruction
-from .utils import atomic_write_json, get_device
+from .utils import atomic_write_json, get_device, remove_stale_temporaries
 
 __all__ = ["TrainResult", "Trainer", "train"]
 
@@ -243,15 +243,18 @@ class Trainer:
 
 
 class _CtrlC:
-    """Ctrl-C asks the run to stop between two chunks (``asked``); a second one stops at once."""
+    """Ctrl-C asks the run to stop between two chunks (``asked``); a second one stops at once. SIGTERM (what a
+    scheduler or a closing terminal sends) is handled the same way, so the run is saved before it ends."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.asked = False
-        self.old = None
+        self.old = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.old = signal.signal(signal.SIGINT, self._handle)
+            self.old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
@@ -260,8 +263,8 @@ class _CtrlC:
         self.asked = True
 
     def __exit__(self, *exc):
-        if self.old is not None:
-            signal.signal(signal.SIGINT, self.old)
+        for s, old in self.old.items():
+            signal.signal(s, old)
         return False
 
 
@@ -288,6 +291,10 @@ def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = No
     check_clock(clock)
     if out is not None:
         check_out_dir(out, resume=resume.path if isinstance(resume, Checkpoint) else resume, force=force)
+        stale = remove_stale_temporaries(out)
+        if stale:
+            print(f"removed {len(stale)} temporary file(s) an interrupted save left in {out}: {', '.join(stale)}",
+                  file=sys.stderr)
     trainer = Trainer(cfg)
     if resume is not None:
         trainer.restore(resume)

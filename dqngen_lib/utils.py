@@ -17,7 +17,7 @@ import torch
 
 __all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "check_device_name",
            "atomic_save", "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable",
-           "check_out_file", "field_docs"]
+           "check_out_file", "field_docs", "remove_stale_temporaries"]
 
 
 def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
@@ -114,6 +114,29 @@ def atomic_write_json(obj, path: str, indent: int = 1) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Remove the temporary files (``NAME.tmp<pid>``) that ``atomic_save`` and ``atomic_write_json`` of a process
+    no longer running left in ``folder`` when they were interrupted; returns the names removed. Those of a
+    live process (another run writing now) are kept."""
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in sorted(os.listdir(folder)):
+        head, sep, pid = name.rpartition(".tmp")
+        if not (head and sep and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue                     # that process still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue                     # another user's process: not ours to judge
+        os.remove(os.path.join(folder, name))
+        removed.append(name)
+    return removed
 
 
 def save_npz(path: str, **arrays) -> None:

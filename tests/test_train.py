@@ -123,13 +123,14 @@ def test_resume_gives_the_same_weights(tmp_path):
     assert resumed.metrics["curves"]["episode_return"] == full.metrics["curves"]["episode_return"]
 
 
-def test_ctrl_c_stops_between_chunks_and_resumes_exactly(tmp_path):
-    handler = signal.getsignal(signal.SIGINT)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_between_chunks_and_resumes_exactly(tmp_path, sig):
+    handler, term_handler = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     full = train(tiny(), steps=384, final_eval=False)
 
     def interrupt_once(trainer, point):
         if trainer.env_steps == 128:
-            os.kill(os.getpid(), signal.SIGINT)     # what Ctrl-C does
+            os.kill(os.getpid(), sig)     # what Ctrl-C does (SIGINT), or a scheduler (SIGTERM)
 
     res = train(tiny(), steps=384, out=str(tmp_path), final_eval=False, callback=interrupt_once)
     assert res.metrics["final"]["interrupted"] and res.env_steps < 384
@@ -137,7 +138,8 @@ def test_ctrl_c_stops_between_chunks_and_resumes_exactly(tmp_path):
     resumed = train(tiny(), steps=384, out=str(tmp_path), resume=str(tmp_path), final_eval=False)
     assert resumed.env_steps == 384
     assert torch.equal(weights(resumed.qnet), weights(full.qnet))
-    assert signal.getsignal(signal.SIGINT) is handler          # the handler is given back
+    assert signal.getsignal(signal.SIGINT) is handler          # the handlers are given back
+    assert signal.getsignal(signal.SIGTERM) is term_handler
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path):

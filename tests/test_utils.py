@@ -22,3 +22,20 @@ def test_is_int(v, lo, hi, ok):
 ])
 def test_is_number(v, kw, ok):
     assert is_number(v, **kw) is ok
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from dqngen_lib.utils import remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / f"checkpoint.pt.tmp{dead}").write_bytes(b"half")
+    (tmp_path / f"metrics.json.tmp{os.getpid()}").write_text("{")      # a live writer's: kept
+    (tmp_path / "notes.tmp").write_text("mine")                          # not a temporary of ours
+    assert remove_stale_temporaries(str(tmp_path)) == [f"checkpoint.pt.tmp{dead}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"metrics.json.tmp{os.getpid()}", "notes.tmp"])
+    assert remove_stale_temporaries(str(tmp_path / "missing")) == []
