@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +31,13 @@ from .utils import atomic_save, check_writable, get_device, nan_to_none
 
 __all__ = ["Checkpoint", "GanCheckpoint", "save_gan", "save_checkpoint", "load_checkpoint", "load_resume_state",
            "check_out_dir", "run_exists", "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained",
-           "FORMAT", "FORMAT_VERSION", "KINDS"]
+           "FORMAT", "FORMAT_VERSION", "KINDS", "RunLock", "RUN_FILES"]
 
 CHECKPOINT_FILE = "checkpoint.pt"
+RUN_FILES = (CHECKPOINT_FILE, "metrics.json", "config.json", "learning_curve.png")
+"""The files a run writes into its folder (beside its resume-*.pt); an --out folder holding one is refused
+unless the run resumes there or --force."""
+LOCK_FILE = ".dqngen.lock"
 FORMAT = "dqngen-checkpoint"
 FORMAT_VERSION = 2
 RESUME_FORMAT = "dqngen-resume"
@@ -135,6 +140,70 @@ def check_out_dir(out_dir: str, resume: str | None = None, force: bool = False, 
         hint = f"to continue it use --resume {out_dir}, " if resumable else ""
         raise ValueError(f"{out_dir!r} already holds a run (checkpoint.pt); {hint}to start over in it on purpose "
                          "add --force, or choose another --out folder")
+    held = [f for f in RUN_FILES if os.path.exists(os.path.join(out, f))]
+    if held and not same and not force:
+        raise ValueError(f"{out_dir!r} holds {', '.join(held)}, which a run would overwrite; add --force to "
+                         "overwrite them on purpose, or choose another --out folder")
+
+
+class RunLock:
+    """One writer per run folder: ``with RunLock(out_dir):`` holds ``out_dir/.dqngen.lock`` (the owner's pid).
+
+    A lock of a live process is refused with its pid; a lock whose process has ended (a run killed
+    before it could release it) is reported and taken over. The lock is removed on exit, and the folder
+    too when the lock made it and nothing else was written (a run that failed before its first save).
+    """
+
+    def __init__(self, out_dir: str, log=None):
+        self.out_dir, self.path = out_dir, os.path.join(out_dir, LOCK_FILE)
+        self.log = log if log is not None else (lambda m: print(m, file=sys.stderr))
+
+    def __enter__(self) -> "RunLock":
+        self.made = not os.path.exists(self.out_dir)
+        os.makedirs(self.out_dir, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid = self._owner()
+                if pid is not None and pid != os.getpid() and _alive(pid):
+                    raise ValueError(f"{self.out_dir!r} is being written by another run (pid {pid}); wait for it to "
+                                     "end, or choose another --out folder") from None
+                self.log(f"removed the lock of a run that ended without releasing it (pid {pid}) in {self.out_dir}")
+                try:
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            return self
+        raise ValueError(f"{self.out_dir!r}: could not take its lock {LOCK_FILE}; another run may be starting there")
+
+    def _owner(self) -> int | None:
+        try:
+            with open(self.path) as f:
+                text = f.read().strip()
+            return int(text) if text.isdigit() else None
+        except OSError:
+            return None
+
+    def __exit__(self, *exc) -> bool:
+        if self._owner() == os.getpid():
+            os.remove(self.path)
+            if self.made and not os.listdir(self.out_dir):
+                os.rmdir(self.out_dir)
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def save_checkpoint(out_dir: str, cfg: TrainConfig, qnet: torch.nn.Module, optimizer=None,

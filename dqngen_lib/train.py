@@ -23,7 +23,8 @@ import torch
 
 from .agent import dqn_update, linear_schedule, sync_target
 from .budget import Clock, Event, check_budget, check_clock, run_budget
-from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_out_dir, load_checkpoint, load_resume_state, save_checkpoint
+from .checkpoint import (CHECKPOINT_FILE, Checkpoint, RunLock, check_out_dir, load_checkpoint, load_resume_state,
+                         save_checkpoint)
 from .config import TrainConfig, make_env, make_qnet
 from .nets import epsilon_greedy
 from .replay import ReplayBuffer
@@ -289,12 +290,21 @@ def train(cfg: TrainConfig, seconds: float | None = None, steps: int | None = No
     """
     check_budget(seconds, steps)
     check_clock(clock)
-    if out is not None:
-        check_out_dir(out, resume=resume.path if isinstance(resume, Checkpoint) else resume, force=force)
+    if out is None:
+        return _train(cfg, seconds, steps, None, progress, resume, callback, final_eval, clock)
+    resume_dir = resume.path if isinstance(resume, Checkpoint) else resume
+    check_out_dir(out, resume=resume_dir, force=force)         # before anything is written
+    with RunLock(out):                                         # one writer per folder
+        check_out_dir(out, resume=resume_dir, force=force)     # a run another process finished meanwhile is kept
         stale = remove_stale_temporaries(out)
         if stale:
             print(f"removed {len(stale)} temporary file(s) an interrupted save left in {out}: {', '.join(stale)}",
                   file=sys.stderr)
+        return _train(cfg, seconds, steps, out, progress, resume, callback, final_eval, clock)
+
+
+def _train(cfg: TrainConfig, seconds, steps, out, progress, resume, callback, final_eval, clock) -> TrainResult:
+    """The body of ``train``, its arguments checked (and, with ``out``, the folder locked)."""
     trainer = Trainer(cfg)
     if resume is not None:
         trainer.restore(resume)

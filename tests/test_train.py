@@ -274,3 +274,38 @@ def test_learning_rate_decays_with_the_step_count():
     tr.run_steps(20)
     assert tr.lr == pytest.approx(1e-3) and tr.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
     assert Trainer(tiny()).lr == tiny().lr                 # no decay by default
+
+
+def test_files_a_run_would_overwrite_are_refused(tmp_path):
+    """A folder holding a user's own metrics.json, config.json or learning_curve.png (no checkpoint) is refused."""
+    for name in ("metrics.json", "config.json", "learning_curve.png"):
+        out = tmp_path / name.split(".")[0]
+        out.mkdir()
+        (out / name).write_text("mine")
+        with pytest.raises(ValueError, match=f"holds {name}, which a run would overwrite"):
+            train(tiny(), steps=64, out=str(out), final_eval=False)
+        assert (out / name).read_text() == "mine" and sorted(p.name for p in out.iterdir()) == [name]
+        train(tiny(), steps=64, out=str(out), final_eval=False, force=True)       # on purpose
+        assert (out / "checkpoint.pt").exists()
+
+
+def test_one_writer_per_folder(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from dqngen_lib.checkpoint import LOCK_FILE
+
+    out = tmp_path / "run"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / LOCK_FILE).write_text(f"{other.pid}\n")                   # another run is writing here
+        with pytest.raises(ValueError, match=f"being written by another run \\(pid {other.pid}\\)"):
+            train(tiny(), steps=64, out=str(out), final_eval=False)
+        assert not (out / "checkpoint.pt").exists()
+    finally:
+        other.kill()
+        other.wait()
+    train(tiny(), steps=64, out=str(out), final_eval=False)            # its process ended: a stale lock
+    assert f"removed the lock of a run that ended without releasing it (pid {other.pid})" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").exists() and not (out / LOCK_FILE).exists()     # released at the end
