@@ -10,6 +10,7 @@ learning-curve points, the evaluations and the checkpoints are driven by ``budge
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
@@ -245,13 +246,24 @@ class Trainer:
 
 class _CtrlC:
     """Ctrl-C asks the run to stop between two chunks (``asked``); a second one stops at once. SIGTERM (what a
-    scheduler or a closing terminal sends) is handled the same way, so the run is saved before it ends."""
+    scheduler or a closing terminal sends) is handled the same way, so the run is saved before it ends.
+    While a save is written (``saving``) signals wait: the save finishes, then the run stops, so no signal
+    leaves a folder without its newest complete checkpoint."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.asked = False
         self.old = {}
+        self.writing = False
+
+    @contextlib.contextmanager
+    def saving(self):
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -259,6 +271,10 @@ class _CtrlC:
         return self
 
     def _handle(self, signum, frame):
+        if self.writing:
+            self.asked = True
+            print("saving the run: it stops as soon as the checkpoint is written", file=sys.stderr, flush=True)
+            return
         if self.asked:
             raise KeyboardInterrupt
         self.asked = True
@@ -315,10 +331,12 @@ def _train(cfg: TrainConfig, seconds, steps, out, progress, resume, callback, fi
               f"steps: this run makes no update (lower --learning-starts or raise --steps)", file=sys.stderr)
     clock = Clock(trainer.elapsed, kind=clock)
     saved = {"any": False}
+    ctrl_c = _CtrlC()
 
     def save(**kw):
         trainer.elapsed = clock.elapsed()
-        trainer.save(out, **kw)
+        with ctrl_c.saving():
+            trainer.save(out, **kw)
         saved["any"] = True
 
     def log():
@@ -360,7 +378,7 @@ def _train(cfg: TrainConfig, seconds, steps, out, progress, resume, callback, fi
         events.append(Event(save, seconds=c.checkpoint_every))
     interrupted = hard_stop = False
     try:
-        with _CtrlC() as ctrl_c:
+        with ctrl_c:
             try:
                 run_budget(trainer.run_steps, lambda: trainer.env_steps, seconds=seconds, steps=step_target, unit=n,
                            max_chunk=max(1, c.log_every // n), events=events, stop=lambda: ctrl_c.asked, clock=clock)
@@ -383,16 +401,22 @@ def _train(cfg: TrainConfig, seconds, steps, out, progress, resume, callback, fi
              "env_steps_per_s": trainer.env_steps / max(trainer.elapsed, 1e-9),
              "updates_per_s": trainer.updates / max(trainer.elapsed, 1e-9), "device": str(trainer.device),
              "interrupted": interrupted}
-    if out is not None:
-        trainer.save(out)  # the resume state, before the (slow) final evaluation
-    if final_eval and c.task == "reconstruct" and not interrupted:
-        ev = evaluate_reconstruction(trainer.qnet, c, "test", trainer.device)
-        final.update({k: ev[k] for k in ("test_mse", "mean_return", "blank_mse")})
-    metrics["final"] = final
-    if out is not None:     # the resume state written above is unchanged: only the checkpoint gains "final"
-        trainer.save(out, metrics=metrics, resume_state=False)
-        atomic_write_json(metrics, os.path.join(out, "metrics.json"))
-        atomic_write_json(c.to_dict(), os.path.join(out, "config.json"))
+    with _CtrlC() as guard:     # the final saves finish whatever signal arrives; the evaluation may be cut short
+        if out is not None:
+            with guard.saving():
+                trainer.save(out)  # the resume state, before the (slow) final evaluation
+        if final_eval and c.task == "reconstruct" and not interrupted and not guard.asked:
+            try:
+                ev = evaluate_reconstruction(trainer.qnet, c, "test", trainer.device)
+                final.update({k: ev[k] for k in ("test_mse", "mean_return", "blank_mse")})
+            except KeyboardInterrupt:         # a second Ctrl-C: the run is saved, only its evaluation is skipped
+                print("final evaluation skipped (Ctrl-C); dqngen evaluate measures the saved run", file=sys.stderr)
+        metrics["final"] = final
+        if out is not None:     # the resume state written above is unchanged: only the checkpoint gains "final"
+            with guard.saving():
+                trainer.save(out, metrics=metrics, resume_state=False)
+                atomic_write_json(metrics, os.path.join(out, "metrics.json"))
+                atomic_write_json(c.to_dict(), os.path.join(out, "config.json"))
     if interrupted:
         print(f"interrupted after {trainer.env_steps} steps" + (f"; resume with --resume {out}" if out else ""),
               file=sys.stderr)

@@ -309,3 +309,25 @@ def test_one_writer_per_folder(tmp_path, capsys):
     train(tiny(), steps=64, out=str(out), final_eval=False)            # its process ended: a stale lock
     assert f"removed the lock of a run that ended without releasing it (pid {other.pid})" in capsys.readouterr().err
     assert (out / "checkpoint.pt").exists() and not (out / LOCK_FILE).exists()     # released at the end
+
+
+def test_ctrl_c_twice_during_the_final_save_still_saves_the_run(tmp_path, monkeypatch, capsys):
+    """Signals that arrive while the checkpoint is written wait for the write: the run is kept, loadable and
+    resumable, instead of an empty folder."""
+    import dqngen_lib.checkpoint as checkpoint_module
+
+    real = checkpoint_module.atomic_save
+
+    def interrupted_save(obj, path):
+        os.kill(os.getpid(), signal.SIGINT)             # Ctrl-C ...
+        os.kill(os.getpid(), signal.SIGTERM)            # ... and the terminal closing, in the middle of the save
+        return real(obj, path)
+
+    monkeypatch.setattr(checkpoint_module, "atomic_save", interrupted_save)
+    res = train(tiny(), steps=192, out=str(tmp_path), final_eval=False)
+    monkeypatch.undo()
+    assert res.env_steps == 192 and "saving the run" in capsys.readouterr().err
+    ck = load_checkpoint(str(tmp_path))
+    assert ck.extra["env_steps"] == 192 and ck.extra["metrics"]["final"]["env_steps"] == 192
+    more = train(tiny(), steps=256, out=str(tmp_path), resume=str(tmp_path), final_eval=False)
+    assert more.env_steps == 256
