@@ -214,3 +214,14 @@ def test_bench_json_into_a_missing_folder_is_made(capsys, tmp_path):
     code, _, err = run(capsys, "bench", "env", "--seconds", "0.01", "--sizes", "1", "--json", out)
     assert code == 2 and "exists; add --force" in err
     assert run(capsys, "bench", "env", "--seconds", "0.01", "--sizes", "1", "--json", out, "--force")[0] == 0
+
+
+def test_ctrl_c_during_setup_says_so_in_one_line(capsys, tmp_path, monkeypatch):
+    import dqngen_lib.cli as cli
+
+    def ctrl_c(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "train", ctrl_c)
+    code, _, err = run(capsys, "train", "--steps", "16", "--out", tmp_path / "run", *TINY)
+    assert code == 130 and err.strip() == "dqngen train: interrupted"
