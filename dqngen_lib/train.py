@@ -326,6 +326,12 @@ def _train(cfg: TrainConfig, seconds, steps, out, progress, resume, callback, fi
         trainer.restore(resume)
     c, n = cfg, cfg.num_envs
     step_target = None if steps is None else -(-steps // n) * n
+    if resume is not None and ((step_target is not None and trainer.env_steps >= step_target)
+                               or (seconds is not None and trainer.elapsed >= seconds)):
+        where = resume.path if isinstance(resume, Checkpoint) else resume
+        raise ValueError(f"the run in {where} already reached this budget ({trainer.env_steps} environment steps, "
+                         f"{trainer.elapsed:.0f} s of training): nothing to continue, its files are unchanged; give "
+                         "a larger --steps or --seconds")
     if step_target is not None and c.learning_starts >= step_target and trainer.env_steps < c.learning_starts:
         print(f"warning: learning_starts = {c.learning_starts} is not below the budget of {step_target} environment "
               f"steps: this run makes no update (lower --learning-starts or raise --steps)", file=sys.stderr)

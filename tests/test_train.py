@@ -331,3 +331,12 @@ def test_ctrl_c_twice_during_the_final_save_still_saves_the_run(tmp_path, monkey
     assert ck.extra["env_steps"] == 192 and ck.extra["metrics"]["final"]["env_steps"] == 192
     more = train(tiny(), steps=256, out=str(tmp_path), resume=str(tmp_path), final_eval=False)
     assert more.env_steps == 256
+
+
+def test_resuming_a_finished_run_with_a_budget_it_reached_is_refused(tmp_path):
+    train(tiny(), steps=128, out=str(tmp_path), final_eval=False)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for budget in (dict(steps=128), dict(steps=64), dict(seconds=1e-3)):
+        with pytest.raises(ValueError, match="already reached this budget .*nothing to continue"):
+            train(tiny(), out=str(tmp_path), resume=str(tmp_path), final_eval=False, **budget)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before       # nothing rewritten
