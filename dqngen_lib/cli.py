@@ -444,7 +444,10 @@ def _cmd_experiment(args) -> int:
         for name, e in EXPERIMENTS.items():
             print(f"{name}: {e.description}")
         return 0
-    path = run_experiment(args.name, seeds=args.seeds, out=args.out, quick=args.quick, force=args.force,
+    if args.seeds is not None and not EXPERIMENTS[args.name].configs():
+        raise ValueError(f"experiment {args.name} trains nothing over seeds (it measures fixed planners once); "
+                         "drop --seeds")
+    path = run_experiment(args.name, seeds=args.seeds or (0, 1, 2), out=args.out, quick=args.quick, force=args.force,
                           log=lambda m: print(m, file=sys.stderr, flush=True),
                           command="dqngen experiment " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["experiment"]
                           else None)
@@ -459,7 +462,7 @@ def _add_experiment(sub) -> None:
                                    "the lessons load. --list shows the experiments.")
     p.add_argument("name", nargs="?", choices=sorted(EXPERIMENTS), help="the experiment")
     p.add_argument("--list", action="store_true", help="list the experiments")
-    p.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--seeds", type=_seed_list, default=None, help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--out", default=None, help="result file (default results/NAME.json)")
     p.add_argument("--quick", action="store_true", help="a tiny budget, to check that it runs")
     p.add_argument("--force", action="store_true", help="overwrite an existing result file")

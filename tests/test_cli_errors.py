@@ -225,3 +225,8 @@ def test_ctrl_c_during_setup_says_so_in_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "train", ctrl_c)
     code, _, err = run(capsys, "train", "--steps", "16", "--out", tmp_path / "run", *TINY)
     assert code == 130 and err.strip() == "dqngen train: interrupted"
+
+
+def test_seeds_on_an_experiment_without_seeds_is_refused(capsys, tmp_path):
+    code, _, err = run(capsys, "experiment", "planners", "--seeds", "0,1", "--quick", "--out", tmp_path / "p.json")
+    assert code == 2 and "trains nothing over seeds" in err and not (tmp_path / "p.json").exists()
