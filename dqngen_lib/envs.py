@@ -130,6 +130,9 @@ def num_actions(mode: str, size: int, ink_levels: int, pen_window: int = 2) -> i
     _check_int("pen_window", pen_window, 1)
     if mode == "pixel":
         return (ink_levels - 1) * size * size
+    if size > 1 and pen_window > size - 1:
+        raise ValueError(f"pen_window must be at most size - 1 = {size - 1} (a wider move leaves the canvas from "
+                         f"anywhere), got {pen_window}")
     return ink_levels * (2 * pen_window + 1) ** 2 + 1
 
 

@@ -34,6 +34,17 @@ PLANNER_KINDS = ("greedy", "lookahead", "beam")
 
 # rows (canvas x candidate) expanded at once; bounds the memory of lookahead and beam search
 _MAX_ROWS = 1 << 19
+# rows one canvas may need (a search tree that cannot be split): beyond it a planner is refused before it starts
+_MAX_STATE_ROWS = 1 << 22
+
+
+def _check_search_size(planner, num_candidates: int, rows: int) -> None:
+    """``ValueError`` when one canvas's search needs more than ``_MAX_STATE_ROWS`` rows (it would exhaust memory)."""
+    if rows > _MAX_STATE_ROWS:
+        what = (f"{num_candidates}^{planner.k} = {rows:,} action sequences" if planner.kind == "lookahead"
+                else f"{num_candidates} x {planner.k} = {rows:,} candidates per step")
+        raise ValueError(f"planner {planner}: one canvas's search expands {what}, more than the "
+                         f"{_MAX_STATE_ROWS:,} this planner holds in memory at once; choose a smaller size")
 
 
 @dataclass(frozen=True)
@@ -200,6 +211,7 @@ class PlannerPolicy:
             plan = self._plan
             if plan is None or plan["env"] is not env or t != plan["last"] + 1 \
                     or not torch.equal(plan["target"], env.target):           # a new episode: plan it
+                _check_search_size(p, rules.num_candidates, rules.num_candidates * p.k)
                 starts, size = self._chunks(env.num_envs, rules.num_candidates * p.k)
                 seqs = [beam_search(rules, env.canvas[i:i + size], env.pen[i:i + size], env.target[i:i + size],
                                     env.norm[i:i + size], left, p.k)[0] for i in starts]
@@ -208,6 +220,7 @@ class PlannerPolicy:
             step = (env.t - plan["start"]).clamp(0, plan["seq"].shape[1] - 1)
             return plan["seq"].gather(1, step[:, None]).squeeze(1)
         depth = min(p.k, left)
+        _check_search_size(p, rules.num_candidates, rules.num_candidates ** depth)
         starts, size = self._chunks(env.num_envs, rules.num_candidates ** depth)
         return torch.cat([best_first_actions(rules, env.canvas[i:i + size], env.pen[i:i + size],
                                              env.target[i:i + size], env.norm[i:i + size], depth) for i in starts])

@@ -382,3 +382,11 @@ def test_describe_pen_action_names_the_move_and_stop():
         ActionCodec("pen", 8).describe(76)
     with pytest.raises(ValueError, match="invalid action"):
         ActionCodec("pixel", 8).describe(True)
+
+
+def test_a_pen_window_wider_than_the_canvas_is_refused():
+    """--pen-window 87 on an 8x8 canvas used to build 30,604 actions and stall."""
+    with pytest.raises(ValueError, match="pen_window must be at most size - 1 = 7"):
+        VecCanvasEnv(1, mode="pen", pen_window=8)
+    assert num_actions("pen", 8, 3, 7) == 3 * 15 * 15 + 1
+    assert num_actions("pixel", 8, 3, 30) == 128          # pixel mode has no pen

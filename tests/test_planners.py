@@ -152,3 +152,16 @@ def test_bad_uses_are_refused():
     obs = env.reset()
     with pytest.raises(ValueError, match="reconstruct task"):
         PlannerPolicy("greedy")(obs, env)
+
+
+@pytest.mark.parametrize("mode, spec", [("pen", "lookahead:6"), ("pen", "lookahead:4"), ("pixel", "lookahead:4"),
+                                        ("pen", "beam:100000")])
+def test_a_search_too_large_for_memory_is_refused_before_it_starts(mode, spec):
+    """lookahead:6 in pen mode used to expand 75^6 sequences until the kernel killed the process."""
+    from dqngen_lib.config import TrainConfig
+    from dqngen_lib.planners import PlannerPolicy
+    from dqngen_lib.rollout import evaluate_reconstruction
+
+    with pytest.raises(ValueError, match="holds in memory at once; choose a smaller size"):
+        evaluate_reconstruction(PlannerPolicy(spec), TrainConfig.preset("reconstruct", mode, device="cpu"),
+                                max_images=2)
