@@ -27,7 +27,7 @@ import torch
 
 from .config import TrainConfig, make_qnet
 from .gan import GAN_KIND, Gan, GanConfig
-from .utils import atomic_save, check_writable, get_device, nan_to_none
+from .utils import atomic_save, check_writable, get_device, nan_to_none, pid_alive
 
 __all__ = ["Checkpoint", "GanCheckpoint", "save_gan", "save_checkpoint", "load_checkpoint", "load_resume_state",
            "check_out_dir", "run_exists", "CHECKPOINT_FILE", "PRETRAINED", "pretrained_path", "load_pretrained",
@@ -166,7 +166,7 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 pid = self._owner()
-                if pid is not None and pid != os.getpid() and _alive(pid):
+                if pid is not None and pid != os.getpid() and pid_alive(pid):
                     raise ValueError(f"{self.out_dir!r} is being written by another run (pid {pid}); wait for it to "
                                      "end, or choose another --out folder") from None
                 self.log(f"removed the lock of a run that ended without releasing it (pid {pid}) in {self.out_dir}")
@@ -194,16 +194,6 @@ class RunLock:
             if self.made and not os.listdir(self.out_dir):
                 os.rmdir(self.out_dir)
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def save_checkpoint(out_dir: str, cfg: TrainConfig, qnet: torch.nn.Module, optimizer=None,

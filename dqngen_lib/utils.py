@@ -17,7 +17,7 @@ import torch
 
 __all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "check_device_name",
            "atomic_save", "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable",
-           "check_out_file", "field_docs", "remove_stale_temporaries"]
+           "check_out_file", "field_docs", "pid_alive", "remove_stale_temporaries"]
 
 
 def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
@@ -116,6 +116,18 @@ def atomic_write_json(obj, path: str, indent: int = 1) -> None:
             os.remove(tmp)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still run: False only when the system says there is no such process
+    (another user's process, which we may not signal, counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def remove_stale_temporaries(folder: str) -> list[str]:
     """Remove the temporary files (``NAME.tmp<pid>``) that ``atomic_save`` and ``atomic_write_json`` of a process
     no longer running left in ``folder`` when they were interrupted; returns the names removed. Those of a
@@ -127,13 +139,8 @@ def remove_stale_temporaries(folder: str) -> list[str]:
         head, sep, pid = name.rpartition(".tmp")
         if not (head and sep and pid.isdigit()):
             continue
-        try:
-            os.kill(int(pid), 0)
-            continue                     # that process still runs
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError):
-            continue                     # another user's process: not ours to judge
+        if pid_alive(int(pid)):
+            continue                     # that process still runs (or is another user's: not ours to judge)
         os.remove(os.path.join(folder, name))
         removed.append(name)
     return removed
