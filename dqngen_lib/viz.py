@@ -14,7 +14,7 @@ from .envs import ActionCodec, pen_moves
 from .results import as_runs_list, summary
 from .utils import is_int
 
-__all__ = ["show_images", "canvas_figure", "plot_q_heatmaps", "plot_pen_q", "plot_learning_curves", "plot_episode",
+__all__ = ["show_images", "canvas_figure", "plot_q_heatmaps", "plot_pen_q", "plot_record_step", "plot_learning_curves", "plot_episode",
            "episode_animation", "figure_png", "plot_bands"]
 
 
@@ -456,6 +456,64 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
         fig.colorbar(img, ax=axes[len(images):], shrink=0.8)
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _row_with_colorbar(n: int, cbar_at: int | None = None, wspace: float = 0.3):
+    """A figure of ``n`` panels in a row plus a thin colour-bar axis inserted at ``cbar_at`` (default: last)."""
+    from matplotlib.figure import Figure
+
+    at = n if cbar_at is None else cbar_at
+    ratios = [1.0] * n
+    ratios.insert(at, 0.07)
+    fig = Figure(figsize=(2.2 * n + 0.5, 2.9))
+    axes = list(fig.subplots(1, n + 1, gridspec_kw={"width_ratios": ratios}))
+    fig.subplots_adjust(left=0.01, right=0.95, bottom=0.12, top=0.8, wspace=wspace)
+    cax = axes.pop(at)
+    return fig, axes, cax
+
+
+def plot_record_step(record, t: int | None = None):
+    """The picture of step ``t`` (default: the one shown) of an ``EpisodeRecord`` (lesson 08's explorer):
+    canvas, target, Q-values, with the colour bar on its own axis; a matplotlib Figure.
+
+    The action taken at this step is outlined in red, the greedy one (when different) in white dashes.
+    """
+    from matplotlib.patches import Rectangle
+
+    t = record.step if t is None else int(t)
+    ep = record.episode
+    q = ep["q"][t]
+    taken = int(ep["actions"][t]) if t < ep["length"] else None
+    greedy = int(q.argmax())
+    shown = greedy if taken is None else taken
+    levels = len(record.ink)
+    target, size, canvas = ep["target"], record.size, ep["canvas"][t]
+    if record.mode == "pixel":
+        n = (2 if target is not None else 1) + levels - 1
+        fig, axes, cax = _row_with_colorbar(n)
+        plot_q_heatmaps(q, size, levels, canvas=canvas, target=target, action=shown, ax=axes, colorbar=False)
+        q_axes = axes[n - levels + 1:]
+        if greedy != shown:
+            k, p = divmod(greedy, size * size)
+            q_axes[k].add_patch(Rectangle((p % size - 0.5, p // size - 0.5), 1, 1, fill=False,
+                                          edgecolor="white", linestyle="--", linewidth=2))
+    else:
+        window = record.env.pen_window
+        n = (2 if target is not None else 1) + levels + 1
+        fig, axes, cax = _row_with_colorbar(n, cbar_at=n - 1, wspace=0.6)
+        plot_pen_q(q, window, levels, canvas=canvas, pen=tuple(int(v) for v in ep["pen"][t]), target=target, action=shown,
+                   ax=axes, colorbar=False)
+        q_axes = axes[n - levels - 1:-1]
+        m = (2 * window + 1) ** 2
+        if greedy != shown and greedy != len(q) - 1:
+            d = record.env.codec.decode(greedy)
+            q_axes[greedy // m].add_patch(Rectangle((d["dx"] - 0.5, d["dy"] - 0.5), 1, 1, fill=False,
+                                                    edgecolor="white", linestyle="--", linewidth=2))
+    fig.colorbar(q_axes[-1].images[0], cax=cax)
+    cax.tick_params(labelsize=8)
+    what = (f"digit #{record.digit} (a {ep['label']})" if record.task == "reconstruct" else f"class {record.digit}")
+    fig.suptitle(f"{what}, step {t} of {ep['length']}", fontsize=10)
     return fig
 
 
