@@ -13,7 +13,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import nets, rewards
@@ -21,7 +20,7 @@ from .data import Digits, load_data
 from .envs import MODES, TASKS, VecCanvasEnv, channel_names, num_actions
 from .nets import QNET_KINDS, STOP_Q
 from .rewards import task_options
-from .utils import check_device_name, field_docs, get_device, is_int, is_number
+from .utils import check_shared_fields, field_docs, field_error, get_device, is_number
 
 __all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_shape"]
 
@@ -156,7 +155,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
         def bad(name, expected):
-            raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r} is invalid; expected {expected}")
+            raise field_error(self, name, expected)
 
         choices = {"task": TASKS, "mode": MODES, "qnet": QNET_KINDS, "loss": ("huber", "mse"), "stop_q": STOP_Q,
                    "target": ("soft", "hard", "none"), "compile": ("none", "default", "reduce-overhead"),
@@ -164,20 +163,11 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 bad(name, "one of " + ", ".join(map(repr, allowed)))
-        pos_ints = ("size", "horizon", "pen_window", "num_envs", "batch_size", "buffer_size", "target_period",
-                    "log_every", "eval_images", "channels", "layers", "hidden")
-        for name in pos_ints:
-            v = getattr(self, name)
-            if not is_int(v, 1):
-                bad(name, "a positive integer")
-        for name in ("latent_dim", "learning_starts", "eps_decay_steps", "eval_every", "seed", "head_layers",
-                     "cond_maps", "lr_decay_steps"):
-            v = getattr(self, name)
-            if not is_int(v, 0):
-                bad(name, "an integer >= 0")
-        if not isinstance(self.ink_levels, (int, np.integer)) or isinstance(self.ink_levels, bool) \
-                or self.ink_levels < 2:
-            bad("ink_levels", "an integer >= 2")
+        check_shared_fields(self, positive_ints=("size", "horizon", "pen_window", "num_envs", "batch_size",
+                                                 "buffer_size", "target_period", "log_every", "eval_images",
+                                                 "channels", "layers", "hidden"),
+                            natural_ints=("latent_dim", "learning_starts", "eps_decay_steps", "eval_every",
+                                          "head_layers", "cond_maps", "lr_decay_steps"))
         for name in ("dueling", "double", "replay", "pen_segment"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "True or False")
@@ -185,10 +175,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not is_number(v, 0.0, 1.0):
                 bad(name, "a number in [0, 1]")
-        for name, lo in (("lr", 0.0), ("updates_per_step", 0.0)):
-            v = getattr(self, name)
-            if not is_number(v, above=lo):
-                bad(name, "a positive number")
+        if not is_number(self.updates_per_step, above=0.0):
+            bad("updates_per_step", "a positive number")
         for name in ("max_grad_norm", "checkpoint_every", "lr_end"):
             v = getattr(self, name)
             if not is_number(v, 0):
@@ -199,10 +187,6 @@ class TrainConfig:
             bad("qnet", "'conv' or 'mlp' in pixel mode ('pen' is the pen-centred Q-map of pen mode)")
         if self.tau == 0.0 and self.target == "soft":
             bad("tau", "a number in (0, 1] for soft target updates")
-        if self.data_path is None and self.size != 8:
-            bad("size", "8 for the bundled 8x8 digits (set data_path to train on 28x28 MNIST)")
-        if self.data_path is not None and not isinstance(self.data_path, str):
-            bad("data_path", "None or a path")
         if not isinstance(self.task_options, dict):
             bad("task_options", "a dict")
         if self.task == "reconstruct" and self.task_options:
@@ -212,14 +196,6 @@ class TrainConfig:
                 task_options(self.task_options)
             except ValueError as exc:
                 raise ValueError(f"TrainConfig.task_options = {self.task_options!r} is invalid: {exc}") from None
-        if not isinstance(self.device, str):
-            bad("device", "'auto', 'cpu' or 'cuda[:N]'")
-        try:
-            check_device_name(self.device)
-        except ValueError as exc:
-            raise ValueError(f"TrainConfig.device = {self.device!r} is invalid: {exc}") from None
-        if not is_int(self.seed, 0, 2**32 - 1):
-            bad("seed", "an integer in [0, 2**32 - 1]")
         if self.task == "reconstruct" and self.latent_dim:
             bad("latent_dim", "0 for the reconstruct task (latent planes belong to the generate task)")
         if self.eps_end > self.eps_start:

@@ -18,7 +18,6 @@ the course's checkpoint format, and ``dqngen gan`` trains one from the command l
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +26,7 @@ from torch import nn
 
 from .budget import CLOCKS, check_budget, check_clock
 from .data import load_data, quantize
-from .utils import get_device, is_int
+from .utils import check_shared_fields, get_device
 
 __all__ = ["GanConfig", "Gan", "GanResult", "train_gan", "GAN_KIND"]
 
@@ -64,27 +63,7 @@ class GanConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad field."""
-        def bad(name, expected):
-            raise ValueError(f"GanConfig.{name} = {getattr(self, name)!r} is invalid; expected {expected}")
-
-        for name in ("latent_dim", "hidden", "batch_size", "size", "log_every"):
-            v = getattr(self, name)
-            if not is_int(v, 1):
-                bad(name, "a positive integer")
-        if not is_int(self.seed, 0):
-            bad("seed", "an integer >= 0")
-        if isinstance(self.ink_levels, bool) or not isinstance(self.ink_levels, (int, np.integer)) \
-                or self.ink_levels < 2:
-            bad("ink_levels", "an integer >= 2")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) \
-                or self.lr <= 0:
-            bad("lr", "a positive number")
-        if self.data_path is None and self.size != 8:
-            bad("size", "8 for the bundled 8x8 digits (set data_path to train on 28x28 MNIST)")
-        if self.data_path is not None and not isinstance(self.data_path, str):
-            bad("data_path", "None or a path")
-        if not isinstance(self.device, str):
-            bad("device", "'auto', 'cpu' or 'cuda[:N]'")
+        check_shared_fields(self, positive_ints=("latent_dim", "hidden", "batch_size", "size", "log_every"))
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict of every field, tagged ``"kind": "gan"``."""

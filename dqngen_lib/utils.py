@@ -17,7 +17,8 @@ import torch
 
 __all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "check_device_name",
            "atomic_save", "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable",
-           "check_out_file", "field_docs", "pid_alive", "remove_stale_temporaries"]
+           "check_out_file", "field_docs", "pid_alive", "remove_stale_temporaries", "field_error",
+           "check_shared_fields"]
 
 
 def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
@@ -35,6 +36,40 @@ def is_number(v, lo: float | None = None, hi: float | None = None, above: float 
     return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
             and math.isfinite(v) and (lo is None or v >= lo) and (hi is None or v <= hi)
             and (above is None or v > above))
+
+
+def field_error(cfg, name: str, expected: str) -> ValueError:
+    """The error of a config's bad field: ``TrainConfig.lr = -1 is invalid; expected a positive number``."""
+    return ValueError(f"{type(cfg).__name__}.{name} = {getattr(cfg, name)!r} is invalid; expected {expected}")
+
+
+def check_shared_fields(cfg, positive_ints=(), natural_ints=()) -> None:
+    """The checks every config of the course shares (``TrainConfig``, ``GanConfig``): ``positive_ints`` and
+    ``natural_ints`` (>= 0) name integer fields; then the digits (``size`` 8 unless ``data_path`` names
+    MNIST, ``ink_levels`` >= 2), ``lr`` a positive number, ``seed`` an integer torch and NumPy accept
+    (``[0, 2**32 - 1]``) and ``device`` a device name. Raises ``field_error`` on the first bad field."""
+    for name in positive_ints:
+        if not is_int(getattr(cfg, name), 1):
+            raise field_error(cfg, name, "a positive integer")
+    for name in natural_ints:
+        if not is_int(getattr(cfg, name), 0):
+            raise field_error(cfg, name, "an integer >= 0")
+    if not is_int(cfg.ink_levels, 2):
+        raise field_error(cfg, "ink_levels", "an integer >= 2")
+    if cfg.data_path is not None and not isinstance(cfg.data_path, str):
+        raise field_error(cfg, "data_path", "None or a path")
+    if cfg.data_path is None and cfg.size != 8:
+        raise field_error(cfg, "size", "8 for the bundled 8x8 digits (set data_path to train on 28x28 MNIST)")
+    if not is_number(cfg.lr, above=0.0):
+        raise field_error(cfg, "lr", "a positive number")
+    if not is_int(cfg.seed, 0, 2**32 - 1):
+        raise field_error(cfg, "seed", "an integer in [0, 2**32 - 1]")
+    if not isinstance(cfg.device, str):
+        raise field_error(cfg, "device", "'auto', 'cpu' or 'cuda[:N]'")
+    try:
+        check_device_name(cfg.device)
+    except ValueError as exc:
+        raise ValueError(f"{type(cfg).__name__}.device = {cfg.device!r} is invalid: {exc}") from None
 
 
 def fast() -> bool:

@@ -63,7 +63,11 @@ def test_the_gan_learns_from_the_training_digits_only(monkeypatch):
 @pytest.mark.parametrize("kw, match", [({"latent_dim": 0}, "latent_dim = 0"), ({"hidden": 2.5}, "hidden = 2.5"),
                                        ({"lr": 0}, "lr = 0"), ({"lr": float("nan")}, "lr = nan"),
                                        ({"ink_levels": 1}, "ink_levels = 1"), ({"seed": -1}, "seed = -1"),
-                                       ({"size": 28}, "size = 28"), ({"batch_size": True}, "batch_size = True")])
+                                       ({"size": 28}, "size = 28"), ({"batch_size": True}, "batch_size = True"),
+                                       # the checks shared with TrainConfig (utils.check_shared_fields)
+                                       ({"seed": 2**32}, "seed = 4294967296 is invalid; expected an integer in"),
+                                       ({"device": "bogus"}, "device = 'bogus' is invalid: unknown device"),
+                                       ({"device": "mps"}, "'mps' is not supported")])
 def test_bad_options_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         GanConfig(**kw)
