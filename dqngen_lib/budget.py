@@ -90,7 +90,7 @@ class Event:
 def check_budget(seconds=None, steps=None) -> None:
     """``ValueError`` unless at least one budget is given and each is a positive finite number."""
     if seconds is None and steps is None:
-        raise ValueError("give a budget: seconds or steps (or both)")
+        raise ValueError("give a budget: seconds or steps, or both (--seconds, --steps on the command line)")
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
                                 or not math.isfinite(seconds) or seconds <= 0):
         raise ValueError(f"seconds must be a positive finite number, got {seconds!r}")
@@ -101,13 +101,15 @@ def check_budget(seconds=None, steps=None) -> None:
 def run_budget(advance: Callable[[int], object], progress: Callable[[], int], *, seconds: float | None = None,
                steps: int | None = None, unit: int = 1, max_chunk: int | None = None, events=(),
                stop: Callable[[], bool] | None = None, clock: Clock | None = None,
-               sync: Callable[[], object] | None = None) -> dict:
+               sync: Callable[[], object] | None = None, chunk_seconds: float = 0.5) -> dict:
     """Call ``advance(k)`` until ``progress()`` reaches ``steps`` or the clock reaches ``seconds``.
 
     ``advance(k)`` does ``k`` chunks of work worth ``unit`` progress units each (the trainer: ``k``
     batched steps of ``num_envs`` environment steps); a chunk never crosses a step mark of an
-    event or the step budget, and is at most ``max_chunk`` (keep it small when the budget is in
-    seconds). ``sync()`` runs after each chunk before the clock is read (wait for a GPU). Returns
+    event or the step budget, and is at most ``max_chunk``. Chunks are also sized from the time the
+    last one took, to about ``chunk_seconds`` of work (starting at one, at most doubling), so that
+    neither the seconds budget nor ``stop()`` waits on a long chunk whatever the events' spacing.
+    ``sync()`` runs after each chunk before the clock is read (wait for a GPU). Returns
     ``{"seconds": training time, "stopped_by": "steps" | "seconds" | "stop"}``.
     """
     check_budget(seconds, steps)
@@ -116,6 +118,7 @@ def run_budget(advance: Callable[[int], object], progress: Callable[[], int], *,
     clock = Clock() if clock is None else clock
     events = list(events)
     start = progress()
+    k_cap = 1                                   # chunk size allowed by the time chunks take
     for ev in events:
         if ev.steps is not None:
             ev.next_at = (start // ev.steps + 1) * ev.steps
@@ -135,13 +138,17 @@ def run_budget(advance: Callable[[int], object], progress: Callable[[], int], *,
         marks = [ev.next_at for ev in events if ev.steps is not None]
         if steps is not None:
             marks.append(steps)
-        k = max(1, math.ceil((min(marks) - done) / unit)) if marks else 1 if max_chunk is None else max_chunk
+        k = max(1, math.ceil((min(marks) - done) / unit)) if marks else k_cap
         if max_chunk is not None:
             k = min(k, max_chunk)
+        k = min(k, k_cap)
+        began = clock.elapsed()
         advance(k)
         if sync is not None:
             sync()
         done, now = progress(), clock.elapsed()
+        took = now - began
+        k_cap = 2 * k if took <= 0 else max(1, min(2 * k, int(k * chunk_seconds / took)))
         for ev in events:
             if ev.steps is not None:
                 due = done >= ev.next_at

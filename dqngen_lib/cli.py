@@ -182,8 +182,7 @@ def config_from_args(args) -> TrainConfig:
 
 
 def _cmd_train(args) -> int:
-    if args.seconds is None and args.steps is None:
-        raise ValueError("give a budget: --seconds or --steps")
+    # the budget and the output folder are train's to check (before any work); nothing is checked twice
     if args.resume:
         ck = load_checkpoint(args.resume, kind="dqn")
         cfg = ck.cfg
@@ -216,11 +215,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_gan(args) -> int:
-    if args.seconds is None and args.steps is None:
-        raise ValueError("give a budget: --seconds or --steps")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(GanConfig) if getattr(args, f.name) is not None}
     cfg = GanConfig(**given)
-    check_out_dir(args.out, force=args.force, resumable=False)
+    check_out_dir(args.out, force=args.force, resumable=False)     # makes nothing; train_gan checks the budget
     res = train_gan(cfg, seconds=args.seconds, steps=args.steps)
     fin = res.metrics["final"]
     save_gan(args.out, cfg, res.gan, res.optimizers, extra={"metrics": res.metrics, "updates": fin["updates"],

@@ -81,6 +81,7 @@ class Trainer:
         self.env_steps = 0
         self.updates = 0
         self.update_credit = 0.0
+        self.should_stop: Callable[[], bool] = lambda: False   # set by train(): the budget spent, or Ctrl-C
         self.elapsed = 0.0
         self.metrics = {"curves": {k: [] for k in ("env_steps", "updates", "seconds", "eps", "episode_return",
                                                    "loss")},
@@ -125,6 +126,8 @@ class Trainer:
     def run_steps(self, k: int) -> None:
         """Play ``k`` batched steps, storing transitions and updating (no host synchronisation)."""
         c, env = self.cfg, self.env
+        if not self._spend_credit():      # updates owed by a step that was stopped
+            return
         for _ in range(k):
             obs = self.obs
             with torch.no_grad():
@@ -142,9 +145,19 @@ class Trainer:
             self.env_steps += c.num_envs
             if self.env_steps >= c.learning_starts:
                 self.update_credit += c.updates_per_step
-                while self.update_credit >= 1.0:
-                    self.update()
-                    self.update_credit -= 1.0
+                if not self._spend_credit():
+                    return
+
+    def _spend_credit(self) -> bool:
+        """Do the updates owed (``updates_per_step`` per batched step). With many per step (``--updates-per-step
+        1000``) the budget and Ctrl-C are heard every 64 updates: False when ``should_stop()`` stopped them; the
+        credit left is kept (and saved), and the next ``run_steps`` pays it before stepping, as if never stopped."""
+        while self.update_credit >= 1.0:
+            self.update()
+            self.update_credit -= 1.0
+            if self.update_credit >= 1.0 and self.updates % 64 == 0 and self.should_stop():
+                return False
+        return True
 
     def host_tensors(self) -> list:
         """Tensors that live on the host by design (a CPU optimizer's step counters, the agent's and a
@@ -338,6 +351,7 @@ def _train(cfg: TrainConfig, seconds, steps, out, progress, resume, callback, fi
     clock = Clock(trainer.elapsed, kind=clock)
     saved = {"any": False}
     ctrl_c = _CtrlC()
+    trainer.should_stop = lambda: ctrl_c.asked or (seconds is not None and clock.elapsed() >= seconds)
 
     def save(**kw):
         trainer.elapsed = clock.elapsed()

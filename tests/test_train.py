@@ -340,3 +340,34 @@ def test_resuming_a_finished_run_with_a_budget_it_reached_is_refused(tmp_path):
         with pytest.raises(ValueError, match="already reached this budget .*nothing to continue"):
             train(tiny(), out=str(tmp_path), resume=str(tmp_path), final_eval=False, **budget)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before       # nothing rewritten
+
+
+def test_many_updates_per_step_still_honour_the_seconds_budget():
+    """--updates-per-step 100000: one batched step owes 100,000 updates; the budget is heard between them."""
+    cfg = TrainConfig.preset("reconstruct", "pixel", device="cpu", num_envs=4, batch_size=8, learning_starts=8,
+                             updates_per_step=100_000, eval_every=0, eval_images=20)
+    res = train(cfg, seconds=1.0, final_eval=False)
+    fin = res.metrics["final"]
+    assert 0 < fin["updates"] < 100_000 and fin["env_steps"] <= 12, fin
+
+
+def test_updates_stopped_inside_a_step_are_paid_first_on_the_next_call():
+    """A stop inside a step's updates leaves the credit; run_steps pays it before stepping again: the same
+    weights as a run never stopped."""
+    cfg = TrainConfig.preset("reconstruct", "pixel", device="cpu", num_envs=4, batch_size=8, learning_starts=4,
+                             updates_per_step=150.0)
+    a, b = Trainer(cfg), Trainer(cfg)
+    a.run_steps(3)
+    calls = {"n": 0}
+
+    def stop_once():
+        calls["n"] += 1
+        return calls["n"] == 1
+    b.should_stop = stop_once
+    b.run_steps(3)                       # stops after 64 updates of the first step
+    assert b.updates == 64 and b.env_steps == 4
+    b.should_stop = lambda: False
+    b.run_steps(2)                       # pays the 86 updates owed, then two steps
+    assert (a.updates, a.env_steps) == (b.updates, b.env_steps) == (450, 12)
+    for p, q in zip(a.qnet.parameters(), b.qnet.parameters()):
+        assert torch.equal(p, q)
