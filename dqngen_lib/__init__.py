@@ -7,4 +7,15 @@ Importing the package registers the gymnasium environment ``dqngen/Canvas-v0``.
 """
 __version__ = "0.1.0"
 
-from . import envs as _envs  # noqa: F401  (registers dqngen/Canvas-v0)
+import os as _os
+import signal as _signal
+import sys as _sys
+
+if _sys.argv and _os.path.basename(_sys.argv[0]).split(".")[0] in ("dqngen", "dqngen-script"):
+    # the `dqngen` command: a Ctrl-C while torch loads says so in one line (cli.main restores the default)
+    def _interrupted_while_starting(signum, frame):
+        print("dqngen: interrupted while starting; nothing was done", file=_sys.stderr)
+        raise SystemExit(130)
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+
+from . import envs as _envs  # noqa: F401,E402  (registers dqngen/Canvas-v0)

@@ -116,7 +116,10 @@ def _safe_load(path: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, truncated file, unpickling refusal
-        raise ValueError(f"{path} is not a readable dqngen checkpoint ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0]          # torch's refusals run to 5-9 lines
+        first = first if len(first) <= 120 else first[:117] + "..."
+        raise ValueError(f"{path} is not a readable dqngen checkpoint (a corrupt file, or one another program "
+                         f"wrote: {type(exc).__name__}: {first})") from None
 
 
 def run_exists(out_dir: str) -> bool:

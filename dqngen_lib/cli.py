@@ -14,7 +14,9 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
+import threading
 
 import numpy as np
 
@@ -481,9 +483,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _attach_negative_numbers(argv: list[str]) -> list[str]:
+    """``--lr -1e-3`` as ``--lr=-1e-3``: argparse takes a token like ``-1e-3`` for an option ("expected one
+    argument"); joined to its option, the value reaches the option's own check, which names it."""
+    out = []
+    for tok in argv:
+        prev = out[-1] if out else ""
+        if tok.startswith("-") and prev.startswith("--") and "=" not in prev:
+            try:
+                float(tok)
+            except ValueError:
+                pass
+            else:
+                out[-1] = f"{prev}={tok}"
+                continue
+        out.append(tok)
+    return out
+
+
 def main(argv=None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C is KeyboardInterrupt again (see __init__)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -373,8 +373,23 @@ class VecCanvasEnv:
         self.pen = torch.full_like(self.pen, self.size // 2)
         self.t = torch.zeros_like(self.t)
         if self.task == "generate":
-            self.phi = self.potential(self.canvas, self.label, self.latent)
+            self.phi = self._check_potential(self.potential(self.canvas, self.label, self.latent))
         return self.observation()
+
+    def _check_potential(self, phi) -> torch.Tensor:
+        """The potential's scores of blank canvases, checked once per ``reset`` (not in the hot loop): a tensor
+        of shape (N,) of finite floats on the env's device; a function that returns anything else is named."""
+        what = "potential(canvas, labels, latent) must return finite float scores of shape"
+        if not isinstance(phi, torch.Tensor) or phi.shape != (self.num_envs,) or not phi.dtype.is_floating_point:
+            got = (f"a tensor of shape {tuple(phi.shape)} and dtype {phi.dtype}" if isinstance(phi, torch.Tensor)
+                   else type(phi).__name__)
+            raise ValueError(f"{what} ({self.num_envs},); got {got}")
+        if phi.device != self.canvas.device:
+            raise ValueError(f"{what} ({self.num_envs},) on {self.canvas.device}; got a tensor on {phi.device}")
+        if not bool(torch.isfinite(phi).all()):
+            raise ValueError(f"{what} ({self.num_envs},); got {int((~torch.isfinite(phi)).sum())} NaN or "
+                             f"infinite score(s) for blank canvases")
+        return phi
 
     def reset_done(self, done: torch.Tensor) -> torch.Tensor:
         """Restart only the canvases where ``done`` (N,) bool is true; returns the new observation.
@@ -443,8 +458,14 @@ class VecCanvasEnv:
     # -- dynamics -------------------------------------------------------------------------------
     def check_actions(self, actions) -> torch.Tensor:
         """Validate and convert actions to an int64 tensor (N,) on the device (synchronises)."""
-        a = torch.as_tensor(np.asarray(actions) if isinstance(actions, (list, tuple)) else actions,
-                            device=self.device)
+        expected = f"one integer action in [0, {self.num_actions}) per canvas, shape ({self.num_envs},)"
+        try:
+            a = torch.as_tensor(np.asarray(actions) if isinstance(actions, (list, tuple)) else actions,
+                                device=self.device)
+        except (TypeError, RuntimeError, ValueError):
+            raise ValueError(f"actions must be {expected}; got {actions!r:.80}") from None
+        if a.dtype.is_complex:
+            raise ValueError(f"actions must be {expected}; got {actions!r:.80}")
         if a.shape != (self.num_envs,):
             raise ValueError(f"expected actions of shape ({self.num_envs},), got {tuple(a.shape)}")
         if a.dtype.is_floating_point or a.dtype == torch.bool:

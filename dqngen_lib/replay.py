@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .utils import is_int
+from .utils import is_int, is_number
 
 __all__ = ["Batch", "ReplayBuffer", "PrioritizedReplay", "DequeReplay"]
 
@@ -176,7 +176,7 @@ class PrioritizedReplay(ReplayBuffer):
         super().__init__(capacity, obs_shape, device, obs_dtype)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
-        if eps <= 0:
+        if not is_number(eps, above=0.0):
             raise ValueError(f"eps must be positive (it keeps every priority above zero), got {eps!r}")
         self.alpha, self.eps = float(alpha), float(eps)
         self.priorities = torch.zeros(capacity, dtype=torch.float32, device=self.device)

@@ -390,3 +390,28 @@ def test_a_pen_window_wider_than_the_canvas_is_refused():
         VecCanvasEnv(1, mode="pen", pen_window=8)
     assert num_actions("pen", 8, 3, 7) == 3 * 15 * 15 + 1
     assert num_actions("pixel", 8, 3, 30) == 128          # pixel mode has no pen
+
+
+@pytest.mark.parametrize("actions", [["a", "b"], None, "x", [1 + 2j, 1], [[1, 2]], [0.5, 1.0], [True, False]])
+def test_step_refuses_actions_that_are_not_integers_in_one_line(actions):
+    from dqngen_lib.envs import VecCanvasEnv
+
+    env = VecCanvasEnv(num_envs=2, mode="pixel")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must be|expected actions of shape"):
+        env.step(actions)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda c, y, z: c.flatten(1).sum(1)[:2], r"shape \(3,\); got a tensor of shape \(2,\)"),
+    (lambda c, y, z: c.flatten(1).sum(1, keepdim=True), r"got a tensor of shape \(3, 1\)"),
+    (lambda c, y, z: torch.full((3,), float("nan")), "got 3 NaN or infinite score"),
+    (lambda c, y, z: [0.0, 0.0, 0.0], "got list"),
+    (lambda c, y, z: torch.zeros(3, dtype=torch.long), "dtype torch.int64"),
+])
+def test_a_potential_of_the_wrong_shape_or_nan_is_named_at_reset(bad, match):
+    from dqngen_lib.envs import VecCanvasEnv
+
+    env = VecCanvasEnv(3, task="generate", potential=bad, seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.reset(seed=0)

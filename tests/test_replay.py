@@ -181,3 +181,11 @@ def test_state_dict_round_trip(cls):
     assert all(torch.equal(x, y) for x, y in zip(first, second))
     with pytest.raises(ValueError, match="saved replay buffer"):
         cls(16, (2, 3, 3)).load_state_dict(buf.state_dict())
+
+
+@pytest.mark.parametrize("eps", [float("nan"), float("inf"), 0.0, -1.0, "0.1"])
+def test_prioritized_replay_refuses_an_eps_that_is_not_a_positive_number(eps):
+    from dqngen_lib.replay import PrioritizedReplay
+
+    with pytest.raises(ValueError, match="eps must be positive"):
+        PrioritizedReplay(10, (2, 8, 8), eps=eps)
