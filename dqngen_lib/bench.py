@@ -15,14 +15,14 @@ import numpy as np
 import torch
 
 from .budget import Clock, Event, run_budget
-from .config import TrainConfig, dataset, make_qnet
+from .config import TrainConfig, dataset, make_qnet, memory_estimate
 from .envs import CanvasEnv, VecCanvasEnv
 from .nets import count_params
 from .rollout import evaluate_reconstruction
 from .article_agent import ARTICLE_HIDDEN, run_article_agent
 from .results import quality_bars
 from .train import Trainer
-from .utils import describe_device, machine_info
+from .utils import check_memory, describe_device, machine_info
 
 __all__ = ["bench_env", "gym_steps_per_s", "vec_steps_per_s", "format_env_table", "machine_name", "bench_train",
            "loop_rates", "run_ours", "run_sb3", "run_article", "time_to_reach", "format_train_table", "AGENTS"]
@@ -88,6 +88,10 @@ def vec_steps_per_s(mode: str, num_envs: int, seconds: float, device: str | torc
 def bench_env(sizes=(1, 64, 1024, 8192), modes=("pixel", "pen"), seconds: float = 1.0,
               gpu_sizes=(8192, 65536, 262144)) -> list[dict]:
     """One row per (device, mode, N): vec steps/s, the gymnasium loop's steps/s, and their ratio."""
+    for mode in modes:                  # every size checked against the memory before any is measured
+        for n in sizes:
+            need = memory_estimate(TrainConfig.preset("reconstruct", mode), num_envs=n, replay=False)
+            check_memory({"environments": need["environments"]}, "cpu", hint=f"lower --sizes (got {n:,} canvases)")
     rows = []
     for mode in modes:
         gym_rate = gym_steps_per_s(mode, seconds)

@@ -22,7 +22,7 @@ from .nets import QNET_KINDS, STOP_Q
 from .rewards import task_options
 from .utils import check_shared_fields, field_docs, field_error, get_device, is_number
 
-__all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_shape"]
+__all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_shape", "memory_estimate"]
 
 # The configuration of each lesson, by (task, mode); fields not named keep TrainConfig's defaults.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -268,6 +268,30 @@ def obs_shape(cfg: TrainConfig) -> tuple[int, int, int]:
     """The observation shape ``(C, H, W)`` of a config's environment (without building one)."""
     return (len(channel_names(cfg.mode, cfg.task, 10, cfg.latent_dim if cfg.task == "generate" else 0)),
             cfg.size, cfg.size)
+
+
+def memory_estimate(cfg: TrainConfig, num_envs: int | None = None, replay: bool = True) -> dict[str, int]:
+    """Bytes the trainer of ``cfg`` holds on its device, by part, from the sizes alone (before anything is
+    allocated): the replay buffer (observations twice, actions, rewards, flags), the environments
+    (``num_envs`` canvases and their observations), the Q-values and activations of acting and of one
+    update (forward and backward), and the Q-network's weights with Adam's state and the target copy. A
+    lower bound, within a few times of what torch uses; ``utils.check_memory`` compares it with what the
+    device has. ``replay=False`` leaves the buffer out (``bench env``)."""
+    c, h, w = obs_shape(cfg)
+    obs = 4 * c * h * w
+    n_envs = cfg.num_envs if num_envs is None else num_envs
+    actions = num_actions(cfg.mode, cfg.size, cfg.ink_levels, cfg.pen_window)
+    width = cfg.hidden if cfg.qnet == "mlp" else cfg.channels * h * w * (cfg.layers + 2)
+    params = (c * h * w * cfg.hidden + cfg.hidden ** 2 + cfg.hidden * actions if cfg.qnet == "mlp"
+              else 9 * cfg.channels ** 2 * (cfg.layers + 2) + cfg.channels * (cfg.ink_levels + 1))
+    out = {"environments": n_envs * (3 * obs + 4 * 4 * h * w),
+           "acting (Q-values of every canvas)": n_envs * 4 * (width + actions),
+           "one update (batch, Q-values, gradients)": cfg.batch_size * (2 * obs + 3 * 4 * 2 * (width + actions)),
+           "Q-network (weights, Adam, target)": 4 * 4 * params}
+    if replay:
+        capacity = cfg.buffer_size if cfg.replay else n_envs
+        out["replay buffer"] = capacity * (2 * obs + 8 + 4 + 4)
+    return out
 
 
 def make_env(cfg: TrainConfig, num_envs: int, split: str = "train", device=None, seed: int | None = None) -> VecCanvasEnv:

@@ -26,11 +26,11 @@ from .agent import dqn_update, linear_schedule, sync_target
 from .budget import Clock, Event, check_budget, check_clock, run_budget
 from .checkpoint import (CHECKPOINT_FILE, Checkpoint, RunLock, check_out_dir, load_checkpoint, load_resume_state,
                          save_checkpoint)
-from .config import TrainConfig, make_env, make_qnet
+from .config import TrainConfig, make_env, make_qnet, memory_estimate
 from .nets import epsilon_greedy
 from .replay import ReplayBuffer
 from .rollout import evaluate_reconstruction
-from .utils import atomic_write_json, get_device, remove_stale_temporaries
+from .utils import atomic_write_json, check_memory, get_device, remove_stale_temporaries
 
 __all__ = ["TrainResult", "Trainer", "train"]
 
@@ -59,6 +59,8 @@ class Trainer:
         cfg.validate()
         self.cfg = cfg
         self.device = get_device(cfg.device if device is None else device)
+        check_memory(memory_estimate(cfg), self.device, hint="lower --num-envs, --buffer-size, --batch-size or "
+                     "--ink-levels (TrainConfig.num_envs, buffer_size, batch_size, ink_levels)")
         torch.manual_seed(cfg.seed)
         self.env = make_env(cfg, cfg.num_envs, "train", self.device, seed=cfg.seed)
         self.qnet = make_qnet(cfg, self.env.obs_shape, self.env.num_actions).to(self.device)

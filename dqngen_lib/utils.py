@@ -18,7 +18,7 @@ import torch
 __all__ = ["is_int", "is_number", "fast", "get_device", "seed_everything", "describe_device", "check_device_name",
            "atomic_save", "atomic_write_json", "save_npz", "nan_to_none", "machine_info", "check_writable",
            "check_out_file", "field_docs", "pid_alive", "remove_stale_temporaries", "field_error",
-           "check_shared_fields"]
+           "check_shared_fields", "available_memory", "check_memory"]
 
 
 def is_int(v, lo: int | None = None, hi: int | None = None) -> bool:
@@ -70,6 +70,51 @@ def check_shared_fields(cfg, positive_ints=(), natural_ints=()) -> None:
         check_device_name(cfg.device)
     except ValueError as exc:
         raise ValueError(f"{type(cfg).__name__}.device = {cfg.device!r} is invalid: {exc}") from None
+
+
+def available_memory(device) -> tuple[int | None, str]:
+    """``(bytes free, where)`` on ``device``: a CUDA GPU's free memory, or the host's available memory
+    (``MemAvailable``, within a container's cgroup limit); ``(None, ...)`` where it cannot be read."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free), f"free on {dev} ({torch.cuda.get_device_name(dev)})"
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except OSError:
+        try:
+            free = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None, "the host's memory (unknown)"
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                limit = f.read().strip()
+        except OSError:
+            continue
+        if limit.isdigit() and free is not None and int(limit) < free:
+            return int(limit), "the container's memory limit"
+    return free, "available on the host"
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def check_memory(parts: dict[str, int], device, hint: str = "", fraction: float = 0.9) -> int:
+    """``ValueError`` when the bytes of ``parts`` (``{what: bytes}``) exceed ``fraction`` of what ``device``
+    has free, naming the total, the largest part, the limit and ``hint`` (what to lower); the total."""
+    total = int(sum(parts.values()))
+    free, where = available_memory(device)
+    if free is not None and total > fraction * free:
+        big = max(parts, key=parts.get)
+        raise ValueError(f"this needs about {_gb(total)} ({big}: {_gb(parts[big])}), more than the {_gb(free)} "
+                         f"{where}" + (f"; {hint}" if hint else ""))
+    return total
 
 
 def fast() -> bool:

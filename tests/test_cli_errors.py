@@ -267,3 +267,19 @@ def test_ctrl_c_while_the_command_loads_is_one_line():
     if p.returncode == 0:                            # loaded before the signal: nothing to check here
         pytest.skip("the command had finished before the signal")
     assert p.returncode == 130 and err == "dqngen: interrupted while starting; nothing was done\n", (p.returncode, err)
+
+
+@pytest.mark.parametrize("argv, part", [
+    (["--buffer-size", "10000000000"], "replay buffer"),
+    (["--num-envs", "100000000"], "acting"),
+    (["--ink-levels", "10000000"], "one update"),
+])
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_the_work(capsys, tmp_path, argv, part):
+    code, _, err = run(capsys, "train", "--steps", "10", "--out", tmp_path / "run", "--device", "cpu", *argv)
+    assert code == 2 and "this needs about" in err and part in err and "available" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bench_env_sizes_that_cannot_fit_are_refused_before_measuring(capsys):
+    code, out, err = run(capsys, "bench", "env", "--sizes", "1,10000000000")
+    assert code == 2 and "environments" in err and "lower --sizes" in err and out == "", err

@@ -86,3 +86,15 @@ def test_a_budget_below_learning_starts_is_announced(capsys):
     assert "makes no update" in capsys.readouterr().err
     train(tiny(), steps=128, final_eval=False)
     assert "makes no update" not in capsys.readouterr().err
+
+
+def test_the_memory_estimate_grows_with_each_size_and_presets_fit_a_laptop():
+    from dqngen_lib.config import memory_estimate
+
+    for task, mode in PRESETS:
+        cfg = TrainConfig.preset(task, mode)
+        base = sum(memory_estimate(cfg).values())
+        assert base < 2**30, (task, mode, base)                  # under 1 GiB: every preset runs on a laptop
+        for field in ("buffer_size", "num_envs", "batch_size", "ink_levels"):
+            bigger = cfg.replace(**{field: getattr(cfg, field) * 4})
+            assert sum(memory_estimate(bigger).values()) > base, field
