@@ -4,7 +4,6 @@ Each entry is the solution loop with one mistake learners make; each must fail t
 ``CheckError`` (never a raw exception) whose message holds the key phrase. The loop runs a few hundred
 updates of a tiny problem, so each entry takes one or two seconds.
 """
-import time
 
 import pytest
 import torch
@@ -197,13 +196,11 @@ def test_other_correct_loops_pass(variant, capsys):
     assert capsys.readouterr().out.startswith("OK")
 
 
-def test_solution_passes_quickly(capsys):
-    start = time.perf_counter()
+def test_solution_passes_with_a_small_budget(capsys):
+    """The check's cost is its step budget (no wall-clock bound here: speed lives in `dqngen bench`)."""
     check_dqn_loop(SOLUTION)
-    seconds = time.perf_counter() - start
     out = capsys.readouterr().out
     assert out.startswith("OK: the loop took 3,200 steps and 185 updates")
-    assert seconds < 15.0, f"check_dqn_loop took {seconds:.1f} s"
 
 
 def test_stub_fails():

@@ -162,10 +162,8 @@ def test_a_map_computed_at_the_wrong_pixels_fails():
         check_action_order(_classes(SOL_IMPORTS, source))
 
 
-def test_every_check_is_fast(capsys):
-    import time
+def test_every_check_passes_the_solution(capsys):
     agent = _classes(SOL_IMPORTS, SOL_CELL.source)
     for check in CHECKS.values():
-        start = time.perf_counter()
         check(agent)
-        assert time.perf_counter() - start < 3.0, check.__name__
+        assert capsys.readouterr().out.startswith("OK"), check.__name__

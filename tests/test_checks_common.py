@@ -1,5 +1,4 @@
 """The shared pieces of the exercise checks: calling the learner's code, comparing results."""
-import time
 
 import pytest
 import torch
@@ -90,7 +89,7 @@ def test_same_device():
 
 @pytest.mark.parametrize("name", ["reward", "transition", "backup", "induction", "slip", "update", "slippery", "qmap",
                                   "greedy", "eps", "add", "sample", "targets", "nstep", "loss", "sketch", "potential"])
-def test_every_check_is_fast_on_the_reference(name, capsys):
+def test_every_check_passes_the_reference(name, capsys):
     import test_checks_catalogue_ex01 as c01
     import test_checks_catalogue_ex02 as c02
     import test_checks_catalogue_ex03 as c03
@@ -103,7 +102,5 @@ def test_every_check_is_fast_on_the_reference(name, capsys):
             check, solution = mod.CHECKS[name], mod.SOLUTIONS[name]
     if name in c04.CHECKS:
         check, solution = c04.CHECKS[name], c04.Ring
-    start = time.perf_counter()
     check(solution)
-    assert time.perf_counter() - start < 2.0
     assert capsys.readouterr().out.startswith("OK")
