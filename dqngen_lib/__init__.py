@@ -12,10 +12,11 @@ import signal as _signal
 import sys as _sys
 
 if _sys.argv and _os.path.basename(_sys.argv[0]).split(".")[0] in ("dqngen", "dqngen-script"):
-    # the `dqngen` command: a Ctrl-C while torch loads says so in one line (cli.main restores the default)
+    # the `dqngen` command: a Ctrl-C (or SIGTERM) while torch loads says so in one line (cli.main takes over)
     def _interrupted_while_starting(signum, frame):
         print("dqngen: interrupted while starting; nothing was done", file=_sys.stderr)
         raise SystemExit(130)
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
+    _signal.signal(_signal.SIGTERM, _interrupted_while_starting)      # SIGTERM is handled like Ctrl-C
 
 from . import envs as _envs  # noqa: F401,E402  (registers dqngen/Canvas-v0)

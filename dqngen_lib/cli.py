@@ -204,11 +204,16 @@ def _cmd_train(args) -> int:
     # that stops it at once reaches main, which says so in one line (exit 130)
     res = train(cfg, seconds=args.seconds, steps=args.steps, out=out, progress=not args.no_progress,
                 resume=ck if args.resume else None, force=args.force)
-    fig = plot_learning_curves(res.metrics, title=f"{cfg.task}, {cfg.mode} mode, {cfg.qnet} Q-network")
-    fig.savefig(os.path.join(out, "learning_curve.png"), dpi=100)
-    import matplotlib.pyplot as plt
+    try:
+        fig = plot_learning_curves(res.metrics, title=f"{cfg.task}, {cfg.mode} mode, {cfg.qnet} Q-network")
+        fig.savefig(os.path.join(out, "learning_curve.png"), dpi=100)
+        import matplotlib.pyplot as plt
 
-    plt.close(fig)
+        plt.close(fig)
+    except KeyboardInterrupt:
+        print(f"dqngen train: interrupted while drawing the learning curve; the run itself is saved in {out} "
+              f"({CHECKPOINT_FILE}, metrics.json)", file=sys.stderr)
+        return 130
     fin = res.metrics["final"]
     shown = {k: fin[k] for k in ("env_steps", "updates", "seconds", "test_mse", "mean_return") if k in fin}
     print(json.dumps(nan_to_none(shown)))
@@ -483,6 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _attach_negative_numbers(argv: list[str]) -> list[str]:
     """``--lr -1e-3`` as ``--lr=-1e-3``: argparse takes a token like ``-1e-3`` for an option ("expected one
     argument"); joined to its option, the value reaches the option's own check, which names it."""
@@ -502,8 +511,25 @@ def _attach_negative_numbers(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C is KeyboardInterrupt again (see __init__)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        # Ctrl-C is KeyboardInterrupt again (see __init__), and SIGTERM too: setup stops the same way, its lock
+        # released; training installs its own handler of both (train._CtrlC), which saves first
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(argv)
+    finally:
+        if main_thread:
+            script = getattr(old[signal.SIGINT], "__name__", "") == "_interrupted_while_starting"
+            for s, h in old.items():
+                # the `dqngen` script exits now, its work done and reported: a late Ctrl-C changes nothing (it
+                # used to end the process with SIGINT's status and no word); a caller in Python gets its own back
+                signal.signal(s, signal.SIG_IGN if script else h if h is not None else signal.SIG_DFL)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(_attach_negative_numbers(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
