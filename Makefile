@@ -59,6 +59,7 @@ results: install
 	  if [ -e results/$$e.json ] && [ -z "$(FORCE)" ]; then echo "results/$$e.json exists: kept (FORCE=--force remakes it)"; \
 	  else $(VENV)/bin/dqngen experiment $$e $(FORCE) || exit 1; fi; \
 	done
+	$(PY) tools/results_index.py
 
 # On a machine with a CUDA GPU: lesson 06 and the benchmarks on the GPU, into results/gpu (about 6 minutes).
 gpu-check: install

@@ -77,3 +77,27 @@ def test_lessons_are_numbered_and_read_fast():
         assert nb.cells[0].cell_type == "markdown", f"{p.name} should open with a Markdown introduction"
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         assert "import" in code and "dqngen_lib" in code, f"{p.name} does not use dqngen_lib"
+
+
+def test_no_test_asserts_a_wall_clock_time():
+    """Speed lives in `dqngen bench`; a test that asserts a duration fails on a loaded machine."""
+    import re
+
+    clock = re.compile(r"perf_counter\(\)|monotonic\(\)|time\.time\(\)|process_time\(\)")
+    bad = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("test_*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if line.lstrip().startswith("assert") and (clock.search(line) or re.search(r"\bseconds\s*<", line)):
+                bad.append(f"{path.name}:{n}: {line.strip()}")
+    assert not bad, "wall-clock assertions:\n" + "\n".join(bad)
+
+
+def test_the_results_index_lists_every_result_file_as_it_is():
+    """results/README.md is what tools/results_index.py writes from the files (command, date, runs, CPU time)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "tools" / "results_index.py"), "--check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    text = (root / "results" / "README.md").read_text()
+    for f in sorted((root / "results").glob("*.json")):
+        assert f"[`{f.name}`]({f.name})" in text, f.name
