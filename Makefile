@@ -61,7 +61,7 @@ results: install
 	done
 	$(PY) tools/results_index.py
 
-# On a machine with a CUDA GPU: lesson 06 and the benchmarks on the GPU, into results/gpu (about 6 minutes).
+# On a machine with a CUDA GPU: lesson 08 and the benchmarks on the GPU, into results/gpu (about 6 minutes).
 gpu-check: install
 	$(PY) tools/gpu_check.py --out results/gpu
 

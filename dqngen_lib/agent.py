@@ -8,7 +8,7 @@ One DQN update, read top to bottom (exercise 05 writes the same algorithm as a 2
     sync_target(qnet, target_net, tau)                            # Polyak average (tau = 1: a copy)
 
 Everything here works on batches of canvases and on any device; nothing synchronises with the
-host, so the trainer of lessons 05-06 calls it inside its hot loop. Acting is lesson 03's
+host, so the trainer of lessons 05-08 calls it inside its hot loop. Acting is lesson 03's
 ``nets.greedy_actions`` and ``nets.epsilon_greedy`` on the network's Q-values; playing whole
 episodes lives in ``rollout``; the seed article's agent in ``article_agent``.
 """

@@ -108,7 +108,7 @@ def bench_env(sizes=(1, 64, 1024, 8192), modes=("pixel", "pen"), seconds: float 
 
 
 def loop_rates(cfg: TrainConfig, steps: int = 30, device=None) -> dict:
-    """Where the trainer's time goes (lesson 06): rates of the whole loop and of its parts, measured apart.
+    """Where the trainer's time goes (lesson 08): rates of the whole loop and of its parts, measured apart.
 
     ``loop``: env steps/s and updates/s of ``Trainer.run_steps`` past ``learning_starts``;
     ``act``: forward passes of the Q-network on a batch of ``num_envs`` observations per second;

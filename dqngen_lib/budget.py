@@ -1,4 +1,4 @@
-"""Training for a budget (lessons 05 and 06): the one driver behind ``train``, the seed agent and the
+"""Training for a budget (lessons 05 and 08): the one driver behind ``train``, the seed agent and the
 benchmarks.
 
 ``run_budget(advance, progress, seconds=..., steps=...)`` calls ``advance(k)`` (k units of work,

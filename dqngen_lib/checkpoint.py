@@ -10,7 +10,7 @@ a mismatched pair is refused. The resume file is written first under a new name 
 removed only after the new checkpoint is in place: a crash at any moment leaves a consistent
 pair. Every file is written atomically (a temporary file, then a rename).
 
-The GAN baseline of lesson 07 (``dqngen_lib.gan``) is kept in the same format, tagged
+The GAN baseline of lesson 09 (``dqngen_lib.gan``) is kept in the same format, tagged
 ``"kind": "gan"``: its config, both networks' weights, the optimizers and the training record
 (``save_gan``); ``load_checkpoint`` returns a ``GanCheckpoint`` for it.
 """
@@ -65,7 +65,7 @@ class Checkpoint:
 
 @dataclass
 class GanCheckpoint:
-    """A loaded GAN checkpoint (lesson 07): the config, the GAN (eval mode), the optimizers' state, extras."""
+    """A loaded GAN checkpoint (lesson 09): the config, the GAN (eval mode), the optimizers' state, extras."""
 
     cfg: GanConfig
     gan: Gan
@@ -311,14 +311,14 @@ def load_resume_state(ck: Checkpoint) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# The checkpoints that ship with the course (lesson 08)
+# The checkpoints that ship with the course (lesson 10)
 # ---------------------------------------------------------------------------------------------
 
 PRETRAINED = {"pixel": "pixel_reconstruct.pt", "pen": "pen_reconstruct.pt", "pen_generate": "pen_generate.pt"}
 
 
 def pretrained_path(name: str = "pixel") -> str:
-    """Path of a checkpoint that ships with the course (``dqngen_lib/assets``; lesson 08).
+    """Path of a checkpoint that ships with the course (``dqngen_lib/assets``; lesson 10).
 
     ``tools/make_assets.py`` makes them with the preset of each mode (``TrainConfig.preset``),
     seed 0, on the CPU, saved without optimizer or resume state; the config and the training

@@ -331,7 +331,7 @@ def _add_info(sub) -> None:
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a DQN agent (lessons 05-07)",
+    p = sub.add_parser("train", help="train a DQN agent (lessons 05-09)",
                        description="Train a DQN agent for a budget, starting from the preset of the lesson of "
                                    "--task and --mode; writes the checkpoint, metrics.json and "
                                    "learning_curve.png into --out.")
@@ -348,8 +348,8 @@ def _add_train(sub) -> None:
 
 
 def _add_gan(sub) -> None:
-    p = sub.add_parser("gan", help="train the GAN baseline of lesson 07",
-                       description="Train the class-conditional GAN (two MLPs) that lesson 07 sets against the DQN "
+    p = sub.add_parser("gan", help="train the GAN baseline of lesson 09",
+                       description="Train the class-conditional GAN (two MLPs) that lesson 09 sets against the DQN "
                                    "painters, on the training digits; writes checkpoint.pt and metrics.json into "
                                    "--out. 'dqngen evaluate' and 'dqngen sample' take its folder.")
     p.add_argument("--seconds", type=_positive_float, default=None, help="training budget in seconds")
@@ -399,7 +399,7 @@ def _add_reconstruct(sub) -> None:
 
 
 def _add_sample(sub) -> None:
-    p = sub.add_parser("sample", help="paint new digits with a generate checkpoint (lesson 07)",
+    p = sub.add_parser("sample", help="paint new digits with a generate checkpoint (lesson 09)",
                        description="Paint --per-class digits of every class with a checkpoint trained with "
                                    "--task generate (or the GAN baseline of 'dqngen gan'); writes an .npz with "
                                    "arrays images (N, H, W) in [0, 1], labels (N,) and latent (N, D).")
@@ -460,7 +460,7 @@ def _cmd_experiment(args) -> int:
 
 
 def _add_experiment(sub) -> None:
-    p = sub.add_parser("experiment", help="run a named multi-seed experiment into a result file (lessons 05-07)",
+    p = sub.add_parser("experiment", help="run a named multi-seed experiment into a result file (lessons 05-09)",
                        description="Train the configurations of a named experiment over seeds and write "
                                    "results/NAME.json (machine, date, command, configs, seeds, curves), the file "
                                    "the lessons load. --list shows the experiments.")

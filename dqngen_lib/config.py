@@ -27,15 +27,15 @@ __all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_sh
 # The configuration of each lesson, by (task, mode); fields not named keep TrainConfig's defaults.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     ("reconstruct", "pixel"): {},                                                # lesson 05, pixel mode
-    ("reconstruct", "pen"): {"qnet": "pen", "channels": 32, "layers": 3, "pen_segment": True,  # lesson 05, pen
+    ("reconstruct", "pen"): {"qnet": "pen", "channels": 32, "layers": 3, "pen_segment": True,  # lesson 07, pen
                              "gamma": 0.9, "lr_end": 3e-4, "lr_decay_steps": 1_000_000},
     ("generate", "pixel"): {"latent_dim": 8, "horizon": 32, "channels": 16, "layers": 5, "cond_maps": 16,
                             "cond_decoder": "bilinear", "gamma": 0.2, "lr": 1e-3, "batch_size": 128,
                             "updates_per_step": 2.0,
-                            "eval_every": 0},                                                    # lesson 07
+                            "eval_every": 0},                                                    # lesson 09
     ("generate", "pen"): {"latent_dim": 8, "horizon": 32, "qnet": "pen", "pen_segment": True, "channels": 32,
                           "layers": 3, "cond_maps": 16, "gamma": 0.7, "lr": 1e-3, "batch_size": 128,
-                          "updates_per_step": 2.0, "eval_every": 0},                             # lesson 07, pen
+                          "updates_per_step": 2.0, "eval_every": 0},                             # lesson 09, pen
 }
 
 
@@ -61,7 +61,7 @@ class TrainConfig:
     latent_dim: int = 0
     """generate task: number of latent planes in the observation (diversity)"""
     task_options: dict = field(default_factory=dict)
-    """free-form options of the task (the generate task of lesson 07 reads its own)"""
+    """free-form options of the task (the generate task of lesson 09 reads its own)"""
 
     # -- the Q-network
     qnet: str = "conv"

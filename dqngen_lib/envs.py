@@ -422,12 +422,12 @@ class VecCanvasEnv:
     @property
     def relabels(self) -> bool:
         """Whether the rewards of replayed transitions must be recomputed when sampled: a potential that
-        learns while the agent does (the relabelled adversarial reward of lesson 07)."""
+        learns while the agent does (the relabelled adversarial reward of lesson 09)."""
         return bool(getattr(self.potential, "relabel", False)) and hasattr(self.potential, "relabel_rewards")
 
     def relabel(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """The rewards (N,) of transitions ``obs -> next_obs`` (observations of this env) under the
-        potential as it is now, ``phi(s') - phi(s)`` (lesson 07); read from the observations' canvas and
+        potential as it is now, ``phi(s') - phi(s)`` (lesson 09); read from the observations' canvas and
         class planes, without host synchronisation."""
         if not self.relabels:
             raise ValueError("this environment's rewards are fixed when a transition is stored; only a "

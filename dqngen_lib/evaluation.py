@@ -1,4 +1,4 @@
-"""Measuring what was trained or planned (lessons 05 and 07): one place for ``dqngen evaluate``, the
+"""Measuring what was trained or planned (lessons 05 and 09): one place for ``dqngen evaluate``, the
 experiments and the benchmarks.
 
 ``evaluate_checkpoint(path)`` reads any checkpoint of the course (an agent of either task, or the

@@ -1,4 +1,4 @@
-"""The exact optimal values of the pixel-mode reconstruction task, for any state (lesson 05).
+"""The exact optimal values of the pixel-mode reconstruction task, for any state (lesson 06).
 
 In pixel mode a stroke changes one pixel, and the reward of the stroke is that pixel's error
 reduction ``((c_p - x_p)^2 - (ink - x_p)^2) / ||x||^2``: every pixel's gain is independent of the

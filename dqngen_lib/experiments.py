@@ -10,7 +10,7 @@ experiment is about wall-clock time, so a result does not depend on how busy the
 ``EXPERIMENTS`` lists them; ``run_experiment(name)`` runs one. ``q_error_probe`` measures, during
 training on the pixel task, how far the network's Q-values are from the exact ``Q*`` of
 ``dqngen_lib.exact`` -- on replayed states and along greedy episodes on held-out digits -- and the
-overestimation bias ``E[max_a Q(s, a) - V*(s)]`` (lesson 05).
+overestimation bias ``E[max_a Q(s, a) - V*(s)]`` (lesson 06).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ __all__ = ["Experiment", "EXPERIMENTS", "run_experiment", "q_error_probe", "Prob
 @torch.no_grad()
 def q_error_probe(qnet, buffer, cfg: TrainConfig, generator: torch.Generator, replayed: int = 1024,
                   test_digits: int = 100) -> dict:
-    """How far ``qnet`` is from the exact ``Q*`` of the pixel task (lesson 05), on two sets of states.
+    """How far ``qnet`` is from the exact ``Q*`` of the pixel task (lesson 06), on two sets of states.
 
     ``replay_*``: ``replayed`` transitions sampled from ``buffer`` with ``generator`` (the training's
     own random streams are not touched); ``greedy_*``: every state of greedy episodes on the first
@@ -198,7 +198,7 @@ def _seed_fixes_one(e: Experiment, label: str, cfg: TrainConfig, seed: int, quic
 
 
 def _sample_metrics(images, labels, latent, cfg: TrainConfig) -> dict:
-    """The metrics of lesson 07 of painted digits, with those of the sketches they were asked for."""
+    """The metrics of lesson 09 of painted digits, with those of the sketches they were asked for."""
     m = generate.evaluate_images(images, labels, cfg)
     opts = rewards.task_options(cfg.task_options)
     if cfg.latent_dim and opts["reward"] == "style":
@@ -239,19 +239,19 @@ def _generate_one(e: Experiment, label: str, cfg, seed: int, quick: bool, log) -
 
 
 # ---------------------------------------------------------------------------------------------
-# Floors: the best a painter of a given canvas could do (lesson 07)
+# Floors: the best a painter of a given canvas could do (lesson 09)
 # ---------------------------------------------------------------------------------------------
 
 FLOOR_PAINTERS = {"pixel": "greedy", "pen": "beam:16"}
 """The painter of real digits (and of sketches) whose pictures are a configuration's floor: in pixel mode
 the greedy planner, which is the perfect painter (every pixel's gain is independent); in pen mode beam
 search of width 16 over whole episodes, the best planner that paints 1,000 digits in a few minutes on one core
-(width 64 is 0.0057 better in test MSE at T = 24, lesson 05)."""
+(width 64 is 0.0057 better in test MSE at T = 24, lesson 07)."""
 
 
 def paint_targets(images, cfg: TrainConfig, planner: str | None = None, batch: int = 512) -> np.ndarray:
     """The pictures a planner paints of ``images`` (N, H, W) in [0, 1] on the canvas of ``cfg`` (mode,
-    horizon, inks, pen window): reconstructions, as in lesson 05, of any targets (real digits or
+    horizon, inks, pen window): reconstructions, as in lesson 07, of any targets (real digits or
     sketches). ``planner`` defaults to ``FLOOR_PAINTERS[cfg.mode]``."""
     x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     if x.ndim != 3 or len(x) == 0 or x.shape[1:] != (cfg.size, cfg.size):
@@ -268,7 +268,7 @@ def paint_targets(images, cfg: TrainConfig, planner: str | None = None, batch: i
 
 
 def generation_floors(configs: dict, quick: bool = False, log=None) -> dict:
-    """What the generation metrics of lesson 07 are for references that need no learning, by configuration.
+    """What the generation metrics of lesson 09 are for references that need no learning, by configuration.
 
     ``configs`` ``{label: TrainConfig}`` of the generate task. Returns ``{"real test digits": ...,
     "sketches (the style model on its own)": ..., "floors": {canvas: {"real digits painted": ...,
@@ -341,7 +341,7 @@ def _gen_vs_gan_extra(quick: bool) -> dict:
 EXPERIMENTS = {e.name: e for e in [
     Experiment(
         "gen-rewards",
-        "Generation, pixel mode, 200,000 environment steps each (the budget of lesson 07's live run), every row with "
+        "Generation, pixel mode, 200,000 environment steps each (the budget of lesson 09's live run), every row with "
         "the first decoder of class and latent (an MLP; the preset's is now bilinear, gen-vs-gan compares them): "
         "the style reward (the lesson's), "
         "the classifier-only reward (no latent code: nothing random in the observation), and an adversarial "
@@ -354,7 +354,7 @@ EXPERIMENTS = {e.name: e for e in [
         steps=200_000, run_one=_generate_one),
     Experiment(
         "gen-pen",
-        "Generation in pen mode with the style reward, the preset of lesson 07's pen section, 200,000 environment "
+        "Generation in pen mode with the style reward, the preset of lesson 09's pen section, 200,000 environment "
         "steps each (the budget of gen-rewards), 3 seeds, 100 digits per class. (The pen with the relabelled "
         "adversarial reward is a row of gen-vs-gan.)",
         lambda: {"pen, style reward": _gen("pen")}, steps=200_000, run_one=_generate_one, threads=1),
@@ -393,7 +393,7 @@ EXPERIMENTS = {e.name: e for e in [
         seconds=60.0, run_one=_seed_fixes_one),
     Experiment(
         "pen-dqn",
-        "Pen task, the preset of lesson 05 (`dqngen train --mode pen --seconds 600`): 600 s of training each on "
+        "Pen task, the preset of lesson 07 (`dqngen train --mode pen --seconds 600`): 600 s of training each on "
         "the CPU (evaluations off the clock), 3 seeds, test MSE on all 898 held-out digits. Run it on an idle "
         "machine with the thread count you want to report (OMP_NUM_THREADS).",
         lambda: {"pen DQN (preset)": _pen()}, seconds=600.0),

@@ -1,4 +1,4 @@
-"""The Q-value explorer (lesson 08): widgets over an episode record.
+"""The Q-value explorer (lesson 10): widgets over an episode record.
 
 ``QExplorer`` is an ``record.EpisodeRecord`` (the episode, its Q-values, rewards and Bellman targets,
 played by the course's episode player ``rollout.play``) with ipywidgets on top: drop-downs for the
@@ -18,7 +18,7 @@ __all__ = ["QExplorer"]
 
 
 class QExplorer(EpisodeRecord):
-    """Step through an agent's episode and see its Q-values; play against it by hand (lesson 08).
+    """Step through an agent's episode and see its Q-values; play against it by hand (lesson 10).
 
     Takes the arguments of ``EpisodeRecord`` (``QExplorer(qnet, cfg)`` or
     ``QExplorer(checkpoints={"pretrained": load_pretrained(), "mine": result})``, ``digits``, ``split``,

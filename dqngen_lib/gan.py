@@ -1,4 +1,4 @@
-"""The GAN that the seed article says DQN generation beats on diversity (lesson 07): a small
+"""The GAN that the seed article says DQN generation beats on diversity (lesson 09): a small
 class-conditional GAN, two MLPs, trained on the training digits only.
 
 The seed article claims that DQN-based generation avoids the instability and mode collapse of GANs
@@ -35,7 +35,7 @@ GAN_KIND = "gan"
 
 @dataclass
 class GanConfig:
-    """Every hyper-parameter of the GAN baseline (lesson 07). ``dqngen gan --help`` lists them."""
+    """Every hyper-parameter of the GAN baseline (lesson 09). ``dqngen gan --help`` lists them."""
 
     latent_dim: int = 16
     """size of the Gaussian code z given to the generator"""

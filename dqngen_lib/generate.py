@@ -1,4 +1,4 @@
-"""Generating new digits (lesson 07): painting requested classes, sampling, and measuring the result.
+"""Generating new digits (lesson 09): painting requested classes, sampling, and measuring the result.
 
 The generate task of ``VecCanvasEnv`` shows the agent the requested class (one-hot planes) and a
 latent code ``z`` drawn uniformly from ``[-1, 1]^D`` at the start of every episode (constant
@@ -33,7 +33,7 @@ def _check_count(name, v, lo=1):
 
 @torch.no_grad()
 def paint(qnet, env, labels, seed: int = 0, temperature: float = 0.0, record: bool = False) -> dict:
-    """Paint one episode on every canvas of a generate ``VecCanvasEnv`` (lesson 07).
+    """Paint one episode on every canvas of a generate ``VecCanvasEnv`` (lesson 09).
 
     ``labels`` (N,) the requested classes. ``temperature = 0``: greedy actions; ``> 0``:
     Boltzmann sampling, ``P(a) ∝ exp(Q(s, a) / temperature)``, drawn from a generator seeded with
@@ -54,7 +54,7 @@ def paint(qnet, env, labels, seed: int = 0, temperature: float = 0.0, record: bo
 
 def sample(qnet, cfg: TrainConfig, per_class: int = 100, seed: int = 0, device=None, temperature: float = 0.0,
            batch: int = 1000) -> dict:
-    """Paint ``per_class`` digits of every class, class by class (lesson 07).
+    """Paint ``per_class`` digits of every class, class by class (lesson 09).
 
     Returns ``images`` (10 * per_class, H, W) float32 in [0, 1], ``labels`` (0 ... 0, 1 ... 1,
     ...) and ``latent``. The same seed gives the same digits on the CPU. ``device`` defaults to
@@ -91,7 +91,7 @@ def sample_checkpoint(checkpoint, per_class: int = 100, seed: int = 0, device=No
 
 
 def paint_episode(qnet, cfg: TrainConfig, labels=range(10), seed: int = 0) -> dict:
-    """A recorded greedy episode of the agent painting one digit per entry of ``labels`` (lesson 07);
+    """A recorded greedy episode of the agent painting one digit per entry of ``labels`` (lesson 09);
     ``viz.episode_animation`` turns it into an animation."""
     labels = np.asarray(list(labels), dtype=np.int64)
     if labels.ndim != 1 or len(labels) == 0 or labels.min() < 0 or labels.max() > 9:
@@ -126,7 +126,7 @@ def evaluate_generation(checkpoint, per_class: int = 100, seed: int = 0, device=
     """Quality and diversity of a generate checkpoint (its folder, a ``checkpoint.Checkpoint``, a
     ``TrainResult`` or the GAN baseline's ``checkpoint.GanCheckpoint``).
 
-    Paints ``per_class`` digits of every class and returns the metrics of lesson 07
+    Paints ``per_class`` digits of every class and returns the metrics of lesson 09
     (``judge_lr``, ``judge_knn``, ``within_class_l2``, ``distinct``, ``nearest_train_l2``,
     ``frechet``), plus ``real``: the same metrics of real held-out digits, and, for the 8x8
     digits, ``targets_met``.

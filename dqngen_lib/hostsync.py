@@ -1,8 +1,8 @@
-"""Proof that a loop never waits for the device (lesson 06).
+"""Proof that a loop never waits for the device (lesson 08).
 
 ``no_host_sync`` is a context manager that fails on any host synchronisation: on a GPU through
 ``torch.cuda.set_sync_debug_mode("error")``, on any device (the CPU included) by watching every
-ATen operator that reads a tensor's value on the host. Lesson 06 runs the trainer's hot loop
+ATen operator that reads a tensor's value on the host. Lesson 08 runs the trainer's hot loop
 inside it; the tests do too.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ class HostSyncError(RuntimeError):
 
 
 class no_host_sync:  # noqa: N801 - used as a context manager, like torch.no_grad
-    """Context manager that fails on any host synchronisation (lesson 06).
+    """Context manager that fails on any host synchronisation (lesson 08).
 
     On a GPU it switches on ``torch.cuda.set_sync_debug_mode("error")``. On any device (the CPU
     included) it also watches every ATen operator through a ``TorchDispatchMode`` and raises

@@ -1,5 +1,5 @@
 """How good are painted digits? Reconstruction references (lessons 00 and 05) and the quality and
-diversity of generated digits (lesson 07).
+diversity of generated digits (lesson 09).
 
 ``perfect_painter_mse``: the error of the best pixel-mode painter with T strokes, the floor of
 the reconstruction task. For generated digits, judges and statistics computed from *real* digits that the reward never saw:
@@ -54,14 +54,14 @@ METRIC_NAMES = {
     "nearest_train_l2": ("mean L2 to the nearest training image", "{:.2f}"),
     "frechet": ("Fréchet distance (16-d PCA) to test digits", "{:.3f}"),
 }
-# rows shown only when a column has them: how closely a painter follows its sketches (lesson 07)
+# rows shown only when a column has them: how closely a painter follows its sketches (lesson 09)
 SKETCH_METRIC_NAMES = {
     "sketch_frechet": ("Fréchet distance of the sketches painted", "{:.3f}"),
     "frechet_above_sketch": ("Fréchet, painted minus sketches", "{:+.3f}"),
     "pixels_off_sketch": ("pixels (of 64) off the sketch", "{:.1f}"),
 }
 
-# Targets of lesson 07 (8x8, 3 ink levels, 100 digits per class): name -> (low, high), None = open.
+# Targets of lesson 09 (8x8, 3 ink levels, 100 digits per class): name -> (low, high), None = open.
 # The judges' are set against real digits: the linear judge puts 0.963 of the real digits it never saw
 # in their class, so a generator is asked for that minus 0.01 (tests/test_metrics.py recomputes it);
 # the 1-nearest-neighbour judge (0.992 on real digits) for 0.97.
@@ -107,7 +107,7 @@ def _subsample(n: int, max_n: int | None, seed: int = 0) -> np.ndarray:
 
 
 class Judges:
-    """Two classifiers trained on real digits: logistic regression and 1-nearest-neighbour (lesson 07).
+    """Two classifiers trained on real digits: logistic regression and 1-nearest-neighbour (lesson 09).
 
     ``Judges(images, labels)`` fits both (at most ``max_train`` images, a fixed random subset,
     so that 28x28 MNIST stays quick). ``accuracy(images, labels)`` returns
@@ -219,7 +219,7 @@ def gaussian_frechet(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
 
 
 def frechet_distance(images_a, images_b, pca=None) -> float:
-    """Fréchet distance between Gaussians fitted to two image sets, in ``pca``'s space (lesson 07).
+    """Fréchet distance between Gaussians fitted to two image sets, in ``pca``'s space (lesson 09).
 
     ``pca`` is a fitted PCA (``fit_pca``); None compares raw pixels. Each set needs at least two
     images. Real-vs-real digits score near 0; a generator that paints only class means scores ~1.
@@ -236,7 +236,7 @@ def frechet_distance(images_a, images_b, pca=None) -> float:
 
 @dataclass
 class Reference:
-    """The real digits that judge generated ones (lesson 07).
+    """The real digits that judge generated ones (lesson 09).
 
     ``judges`` are trained on ``judge_images`` (digits the reward never saw); ``train_images`` are
     the digits the reward was built from (``nearest_train_l2`` measures copying of them);
@@ -257,7 +257,7 @@ def make_reference(train_images, train_labels, test_images, test_labels, judges_
                    pca_dim: int = 16, max_judge_train: int | None = 10_000) -> Reference:
     """Build the ``Reference`` of a train/test split.
 
-    ``judges_from="test"`` (the default of lesson 07): the reward is built from the train half,
+    ``judges_from="test"`` (the default of lesson 09): the reward is built from the train half,
     so the judges learn from the test half, the Fréchet distance compares with the test half, and
     the real-data column of the judges is their accuracy on the train half (digits they never saw).
     ``judges_from="train"``: the classic direction (judges from train, measured on test), for
@@ -397,7 +397,7 @@ def with_sketch_gap(m: dict) -> dict:
 def format_table(columns: dict, targets: bool = True) -> str:
     """A plain-text table: one row per metric, one column per metrics dict (e.g. generated, real).
 
-    A column may also be a list of metrics dicts, one per seed: its cells show mean ± sd (lesson 07).
+    A column may also be a list of metrics dicts, one per seed: its cells show mean ± sd (lesson 09).
     The rows of ``SKETCH_METRIC_NAMES`` appear when a column has them.
     """
     columns = {k: ([with_sketch_gap(m) for m in v] if isinstance(v, list) else with_sketch_gap(v))
@@ -424,7 +424,7 @@ ROW_COLUMNS = {"judge_lr": "LR judge", "judge_knn": "1-NN judge", "within_class_
 
 
 def format_rows(rows: dict, columns: dict | None = None) -> str:
-    """A Markdown table with one row per model and one column per metric (lesson 07's head to head).
+    """A Markdown table with one row per model and one column per metric (lesson 09's head to head).
 
     ``rows`` ``{label: metrics dict, or a list of them (seeds: mean ± sd)}``; ``columns`` ``{metric:
     heading}`` (default ``ROW_COLUMNS``). A cell a row has no value for is left empty; ``seconds``

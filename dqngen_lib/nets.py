@@ -119,7 +119,7 @@ COND_DECODERS = ("mlp", "bilinear")
 
 
 class CondMaps(nn.Module):
-    """Decode the conditioning of the generate task into pictures (lesson 07).
+    """Decode the conditioning of the generate task into pictures (lesson 09).
 
     In the generate task the class one-hot and the latent code fill constant planes of the
     observation (channels ``cond[0]:cond[1]``); a convolution sees the same value at every pixel and

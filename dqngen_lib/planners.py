@@ -1,4 +1,4 @@
-"""Planners: non-learning baselines for the reconstruct task (lessons 00 and 05).
+"""Planners: non-learning baselines for the reconstruct task (lessons 00 and 07).
 
 A planner sees the target, as the agent does, and searches over the environment's own rules
 (``envs.pen_transition``, ``envs.pixel_transition``, ``envs.reconstruction_reward``): there is no

@@ -1,4 +1,4 @@
-"""An episode you can step through and edit (lesson 08): the state behind the Q-value explorer, headless.
+"""An episode you can step through and edit (lesson 10): the state behind the Q-value explorer, headless.
 
 ``EpisodeRecord`` holds one episode of a trained agent on one held-out digit (or one class, for a
 generation agent): the observations ``s_0 .. s_T``, the Q-values ``Q(s_t, .)`` the network gives in
@@ -45,7 +45,7 @@ def as_agent(name, ck):
 
 
 class EpisodeRecord:
-    """One episode of an agent that you can step through and edit (lesson 08).
+    """One episode of an agent that you can step through and edit (lesson 10).
 
     ``EpisodeRecord(qnet, cfg)`` records episodes of one Q-network with the ``TrainConfig`` it was trained
     with; ``EpisodeRecord(checkpoints={"pretrained": load_pretrained(), "mine": result})`` holds several

@@ -1,4 +1,4 @@
-"""Comparisons over seeds (lessons 03-07): one configuration trained once per seed for the same budget.
+"""Comparisons over seeds (lessons 03-09): one configuration trained once per seed for the same budget.
 
 ``run_seeds(cfg, seeds, ...)`` returns a ``results.SeedRuns``; ``results`` reports and saves it,
 ``viz.plot_bands`` draws it.

@@ -1,4 +1,4 @@
-"""Result files of the multi-seed experiments (lessons 03-08): one configuration run with several
+"""Result files of the multi-seed experiments (lessons 03-10): one configuration run with several
 seeds, its mean ± sd, and the JSON files that keep them.
 
 A single run is one draw of a random process: two configurations compared on one seed each can

@@ -1,4 +1,4 @@
-"""Rewards of the generate task (lesson 07): what the rewards know about the training digits, and
+"""Rewards of the generate task (lesson 09): what the rewards know about the training digits, and
 the potentials whose change is the reward.
 
 A potential ``phi(canvas, class, z) -> (N,)`` scores a canvas for the requested class and latent
@@ -8,7 +8,7 @@ code; the env pays ``r_{t+1} = phi(s_{t+1}) - phi(s_t)``, so an episode's reward
 * ``"classifier"``: ``phi = log p(class | canvas)`` under a logistic regression trained on the
   training digits. It is gamed: the agent learns a few strokes that the classifier is sure about,
   and, with nothing random in its observation, a greedy agent paints one image per class.
-* ``"style"`` (lesson 07's): the latent picks a *sketch*, a random digit of the class from a
+* ``"style"`` (lesson 09's): the latent picks a *sketch*, a random digit of the class from a
   per-class PCA model of the training digits, ``s(c, z) = clip(mu_c + sqrt(3) sum_i z_i sigma_ci v_ci)``
   (the sqrt(3) gives ``z_i`` unit variance, so the sketches have the class's mean and top-D
   covariance), and ``phi = -alpha ||canvas - s||^2 / ||s||^2 + beta log p(class | canvas)``.
@@ -59,7 +59,7 @@ MAX_FIT_IMAGES = 10_000  # the reward's classifier learns from at most this many
 
 @dataclass
 class StyleModel:
-    """What the rewards know about the training digits (lesson 07).
+    """What the rewards know about the training digits (lesson 09).
 
     ``means`` (K, P): the mean image of each class; ``comps`` (K, D, P): its top-D principal
     directions, each scaled by its standard deviation (zero rows when a class has fewer than
@@ -114,7 +114,7 @@ class StyleModel:
 
 def fit_style_model(images, labels, latent_dim: int, num_classes: int = 10, ink_levels: int | None = None,
                     max_images: int | None = MAX_FIT_IMAGES, seed: int = 0) -> StyleModel:
-    """Fit the per-class PCA sketches and the classifier of the rewards on training digits (lesson 07).
+    """Fit the per-class PCA sketches and the classifier of the rewards on training digits (lesson 09).
 
     ``images`` (M, H, W) in [0, 1], ``labels`` (M,). Every class in ``range(num_classes)`` needs at
     least one image. The classifier (scikit-learn's ``LogisticRegression``) sees at most
@@ -182,7 +182,7 @@ def style_model(data_path: str | None = None, ink_levels: int = 3, latent_dim: i
 # ---------------------------------------------------------------------------------------------
 
 class ClassifierPotential:
-    """``phi(canvas, class, z) = log p(class | canvas)``: the reward that gets gamed (lesson 07)."""
+    """``phi(canvas, class, z) = log p(class | canvas)``: the reward that gets gamed (lesson 09)."""
 
     def __init__(self, model: StyleModel):
         self.model = model
@@ -192,7 +192,7 @@ class ClassifierPotential:
 
 
 class StylePotential:
-    """``phi = -alpha ||canvas - s(c, z)||^2 / ||s(c, z)||^2 + beta log p(c | canvas)`` (lesson 07).
+    """``phi = -alpha ||canvas - s(c, z)||^2 / ||s(c, z)||^2 + beta log p(c | canvas)`` (lesson 09).
 
     Summed over an episode from a blank canvas, the rewards telescope to ``phi(final) - phi(blank)``:
     ``alpha`` times the fraction of the sketch's error removed, plus ``beta`` times the gain in the
@@ -212,7 +212,7 @@ class StylePotential:
 
 
 class Discriminator(torch.nn.Module):
-    """A small class-conditional discriminator (lesson 07): two 3x3 convolutions, then a projection
+    """A small class-conditional discriminator (lesson 09): two 3x3 convolutions, then a projection
     onto the requested class (Miyato and Koyama, 2018): ``D(x, c) = w . f(x) + e_c . f(x) + b``, a
     logit of "a real digit of class c"."""
 
@@ -231,7 +231,7 @@ class Discriminator(torch.nn.Module):
 
 
 class AdversarialPotential:
-    """``phi(x, c, z) = alpha log sigmoid(D(x, c))``, with a discriminator trained online (lesson 07).
+    """``phi(x, c, z) = alpha log sigmoid(D(x, c))``, with a discriminator trained online (lesson 09).
 
     The seed article claims that DQN-based generation avoids the mode collapse of GANs. This is the
     test: the reward of a GAN, as SPIRAL (Ganin et al., 2018) gives it to a policy-gradient painter,

@@ -1,4 +1,4 @@
-"""The episode player (lessons 05, 07 and 08): the one loop that plays episodes on a ``VecCanvasEnv``.
+"""The episode player (lessons 05, 09 and 10): the one loop that plays episodes on a ``VecCanvasEnv``.
 
 ``play(env, policy)`` plays one episode on every canvas of the env and returns what happened.
 A policy maps ``(obs, env)`` to actions; ``QPolicy`` picks them from a Q-network's Q-values
@@ -9,7 +9,7 @@ leaves them untouched, the one way finished canvases are frozen.
 
 Everything that plays whole episodes goes through ``play``: training evaluations,
 ``reconstruct`` and ``evaluate_reconstruction`` here, ``generate.paint`` and ``sample``, the seed
-agent's evaluation and the explorer of lesson 08.
+agent's evaluation and the explorer of lesson 10.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class QPolicy:
 
 
 class ScriptedPolicy:
-    """Plays given actions in order, one per step, then hands over to ``then`` (lesson 08's explorer).
+    """Plays given actions in order, one per step, then hands over to ``then`` (lesson 10's explorer).
 
     ``actions``: a list of actions, each an int (the same for every canvas) or one per canvas.
     With ``qnet``, the Q-values of each state are reported too (as ``QPolicy`` does).
@@ -118,7 +118,7 @@ def _device_of(agent) -> torch.device | None:
 @torch.no_grad()
 def play(env: VecCanvasEnv, policy, *, reset: bool = True, seed: int | None = None, index=None, label=None,
          record: bool = False, steps: int | None = None) -> dict:
-    """Play one episode on every canvas of ``env`` with ``policy`` (lessons 05, 07, 08).
+    """Play one episode on every canvas of ``env`` with ``policy`` (lessons 05, 09, 10).
 
     ``policy(obs, env)`` returns the actions (N,), or ``(actions, q)`` with the Q-values (N, A) they
     came from (``QPolicy`` does); a Q-network is played greedily. With ``reset`` (the default) the

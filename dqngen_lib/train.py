@@ -1,11 +1,11 @@
-"""The DQN trainer (lessons 05 and 06): one loop for the CPU and the GPU.
+"""The DQN trainer (lessons 05 and 08): one loop for the CPU and the GPU.
 
 ``train(cfg, seconds=..., steps=...)`` steps ``cfg.num_envs`` canvases together on the device,
 stores every transition in a device ``ReplayBuffer``, and updates the Q-network with the Double
 DQN Huber loss against a target network (soft or hard updates). Inside a chunk of steps
 (``Trainer.run_steps``) nothing synchronises with the host: ε comes from a host-side step
 count, random numbers from device generators, statistics accumulate in device tensors and are
-read only between chunks (``hostsync.no_host_sync`` proves it in lesson 06). The budget, the
+read only between chunks (``hostsync.no_host_sync`` proves it in lesson 08). The budget, the
 learning-curve points, the evaluations and the checkpoints are driven by ``budget.run_budget``.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ class TrainResult:
 
 
 class Trainer:
-    """The training state and loop (lessons 05-06). ``train`` drives it; lesson 06 uses it directly.
+    """The training state and loop (lessons 05-08). ``train`` drives it; lesson 08 uses it directly.
 
     ``run_steps(k)`` plays ``k`` batched steps (``k * num_envs`` transitions) with their updates
     and never synchronises with the host; ``stats()`` reads the accumulated statistics (it
@@ -185,7 +185,7 @@ class Trainer:
         for k, v in (("env_steps", self.env_steps), ("updates", self.updates), ("seconds", self.elapsed),
                      ("eps", self.eps), ("episode_return", s["episode_return"]), ("loss", s["loss"])):
             cur[k].append(v)
-        reward_stats = getattr(self.env.potential, "stats", None)   # a learning reward's own curve (lesson 07)
+        reward_stats = getattr(self.env.potential, "stats", None)   # a learning reward's own curve (lesson 09)
         if reward_stats is not None:
             for k, v in reward_stats().items():
                 cur.setdefault(k, []).append(v)

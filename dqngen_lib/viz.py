@@ -1,9 +1,9 @@
-"""Pictures of canvases, digits, Q-values and learning curves (lessons 00, 01, 03, 05, 07 and 08).
+"""Pictures of canvases, digits, Q-values and learning curves (lessons 00, 01, 03, 05, 09 and 10).
 
 Every function returns a matplotlib figure (or animation): ``show_images``, ``canvas_figure``,
 ``plot_q_heatmaps`` (pixel mode), ``plot_pen_q`` (pen mode), ``plot_learning_curves``,
 ``plot_episode``, ``episode_animation``, ``plot_bands`` (runs over seeds); ``figure_png`` turns a
-figure into PNG bytes (the explorer of lesson 08 shows those). Action indices are decoded by the env's ``ActionCodec``.
+figure into PNG bytes (the explorer of lesson 10 shows those). Action indices are decoded by the env's ``ActionCodec``.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def show_images(images, titles=None, ncols: int = 10, scale: float = 0.9, suptit
 
 
 # ---------------------------------------------------------------------------------------------
-# More pictures: one canvas, pen-mode Q-values, learning curves, an episode (lessons 05, 07, 08)
+# More pictures: one canvas, pen-mode Q-values, learning curves, an episode (lessons 05, 09, 10)
 # ---------------------------------------------------------------------------------------------
 
 def _to_np(x) -> np.ndarray:
@@ -62,7 +62,7 @@ def _image_panel(ax, image, title=None, pen=None):
 
 
 def canvas_figure(canvas, target=None, pen=None, title: str | None = None, ax=None, size: float = 2.3):
-    """The canvas (and, when given, the target beside it) as a matplotlib figure (lesson 08).
+    """The canvas (and, when given, the target beside it) as a matplotlib figure (lesson 10).
 
     ``canvas`` and ``target`` are (H, W) arrays or tensors in [0, 1], ink dark on white; ``pen``
     ``(row, col)`` outlines the pen's pixel in red. ``ax`` may pass one axis (canvas only) or two.
@@ -105,7 +105,7 @@ def _panel_row(ax, n_panels: int, what: str):
 
 def plot_pen_q(q, window: int = 2, ink_levels: int = 3, canvas=None, pen=None, target=None, action=None,
                ax=None, title: str | None = None, vmin=None, vmax=None, colorbar: bool = True):
-    """Pen-mode Q-values of one state: one grid of moves per pen level, and bars (lessons 05 and 08).
+    """Pen-mode Q-values of one state: one grid of moves per pen level, and bars (lessons 07 and 10).
 
     ``q`` holds the ``L * (2w+1)**2 + 1`` Q-values of one observation in the env's action order
     (``level * M + move``, ``level 0`` = pen up, the last action = stop). For each level a
@@ -230,7 +230,7 @@ def _floats(xs) -> np.ndarray:
 
 def plot_learning_curves(metrics, x: str = "env_steps", smooth: int = 1, label: str | None = None, axes=None,
                          title: str | None = None, reference: float | None = 0.0126):
-    """Learning curves of one run or several (lessons 05, 06, 07 and 08).
+    """Learning curves of one run or several (lessons 05, 08, 09 and 10).
 
     ``metrics`` is what ``train`` records (``TrainResult.metrics``, a ``Checkpoint``'s
     ``metrics``, or ``metrics.json``): ``curves`` (``env_steps``, ``seconds``, ``episode_return``,
@@ -304,7 +304,7 @@ def plot_learning_curves(metrics, x: str = "env_steps", smooth: int = 1, label: 
 
 
 def plot_episode(ep: dict, i: int = 0, steps=None, ncols: int = 9, scale: float = 1.1):
-    """Canvases along one recorded episode, with the target (lessons 05, 08).
+    """Canvases along one recorded episode, with the target (lessons 07, 10).
 
     ``ep`` is a record of ``rollout.play(..., record=True)`` (``i`` picks the canvas of the batch) or
     ``QExplorer.episode``; ``steps`` the time steps to show (default: about
@@ -330,7 +330,7 @@ def plot_episode(ep: dict, i: int = 0, steps=None, ncols: int = 9, scale: float 
 
 
 def episode_animation(episodes, titles=None, fps: int = 6, scale: float = 1.0, path: str | None = None):
-    """An animation of recorded episodes, one panel per canvas, side by side (lessons 05 and 07).
+    """An animation of recorded episodes, one panel per canvas, side by side (lessons 07 and 09).
 
     ``episodes`` is a record of ``rollout.play(..., record=True)`` (``canvas`` (T+1, N, H, W),
     ``pen`` in pen mode) or a list of them (e.g. the agent's strokes beside a planner's); an
@@ -398,7 +398,7 @@ def figure_png(fig, dpi: int = 72, close: bool = True) -> bytes:
 def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None, action=None, ax=None,
                     title: str | None = None, annotate: bool | None = None, vmin=None, vmax=None,
                     colorbar: bool = True):
-    """Pixel-mode Q-values of one state as heat maps over the canvas (lessons 02, 03 and 08).
+    """Pixel-mode Q-values of one state as heat maps over the canvas (lessons 02, 03 and 10).
 
     ``q`` holds the ``(ink_levels - 1) * size**2`` Q-values of one observation in the env's action
     order (``k * size**2 + p`` paints pixel ``p`` with ink ``k + 1``). One heat map per ink level
@@ -474,7 +474,7 @@ def _row_with_colorbar(n: int, cbar_at: int | None = None, wspace: float = 0.3):
 
 
 def plot_record_step(record, t: int | None = None):
-    """The picture of step ``t`` (default: the one shown) of an ``EpisodeRecord`` (lesson 08's explorer):
+    """The picture of step ``t`` (default: the one shown) of an ``EpisodeRecord`` (lesson 10's explorer):
     canvas, target, Q-values, with the colour bar on its own axis; a matplotlib Figure.
 
     The action taken at this step is outlined in red, the greedy one (when different) in white dashes.
@@ -518,7 +518,7 @@ def plot_record_step(record, t: int | None = None):
 
 
 # ---------------------------------------------------------------------------------------------
-# Runs over seeds as bands (lessons 03-07)
+# Runs over seeds as bands (lessons 03-09)
 # ---------------------------------------------------------------------------------------------
 
 def _curve(run: dict, metric: str, x: str, source: str):

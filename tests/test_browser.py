@@ -1,4 +1,4 @@
-"""Lesson 08 in a real browser: JupyterLab on loopback, headless Chromium driven by selenium.
+"""Lesson 10 in a real browser: JupyterLab on loopback, headless Chromium driven by selenium.
 
 The test starts JupyterLab on 127.0.0.1 (free port, random token, no browser of its own) in a
 temporary copy of the lesson, opens it in headless Chromium, runs every cell from the Run menu,
@@ -34,7 +34,7 @@ def test_explorer_renders_and_follows_the_slider_in_jupyterlab(tmp_path):
     first, later = res["states"]
     print("browser test seconds:", {k: round(v, 1) for k, v in res["seconds"].items()},
           f"(wall {time.monotonic() - t0:.1f}; Run All clicks: {res['run_all_clicks']})")
-    assert res["errors"] == [], "a cell of lesson 08 raised in JupyterLab:\n" + "\n".join(res["errors"])
+    assert res["errors"] == [], "a cell of lesson 10 raised in JupyterLab:\n" + "\n".join(res["errors"])
     # rendered: the image is a blob from the widget's PNG bytes, the slider and the side panel show step 0
     assert first["src"].startswith("blob:"), first
     assert first["step"] == "0" and "0 of 24" in first["info"] and "return so far" in first["info"]

@@ -95,7 +95,7 @@ def test_every_check_passes_the_reference(name, capsys):
     import test_checks_catalogue_ex03 as c03
     import test_checks_catalogue_ex04 as c04
     import test_checks_catalogue_ex05 as c05
-    import test_checks_catalogue_ex07 as c07
+    import test_checks_catalogue_ex09 as c07
 
     for mod in (c01, c02, c03, c05, c07):
         if name in mod.CHECKS:

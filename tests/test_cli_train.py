@@ -1,4 +1,4 @@
-"""The CLI contract of lessons 05-06: dqngen train | reconstruct | evaluate, checkpoints and --resume."""
+"""The CLI contract of lessons 05-08: dqngen train | reconstruct | evaluate, checkpoints and --resume."""
 import json
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The Q-value explorer of lesson 08, driven headless: widgets are set and clicked from Python."""
+"""The Q-value explorer of lesson 10, driven headless: widgets are set and clicked from Python."""
 import matplotlib
 
 matplotlib.use("agg")

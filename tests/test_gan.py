@@ -1,4 +1,4 @@
-"""The GAN baseline of lesson 07: shapes, seeds, bad options, the checkpoint round trip, the command line."""
+"""The GAN baseline of lesson 09: shapes, seeds, bad options, the checkpoint round trip, the command line."""
 import json
 
 import numpy as np

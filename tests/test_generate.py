@@ -1,4 +1,4 @@
-"""dqngen_lib.rewards and generate: the rewards of the generate task, sampling, evaluation, the CLI (lesson 07)."""
+"""dqngen_lib.rewards and generate: the rewards of the generate task, sampling, evaluation, the CLI (lesson 09)."""
 import json
 
 import numpy as np
@@ -217,7 +217,7 @@ def test_cli_sample_errors(tmp_path, capsys):
     assert ".npz" in capsys.readouterr().err
 
 
-# -- the adversarial potential and the conditioning maps (lesson 07) --------------------------------
+# -- the adversarial potential and the conditioning maps (lesson 09) --------------------------------
 
 def _adv_cfg(**kw):
     kw.setdefault("task_options", {"reward": "adversarial"})

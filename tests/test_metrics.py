@@ -1,4 +1,4 @@
-"""dqngen_lib.metrics: the judges and statistics of lesson 07 on real and made-up digits."""
+"""dqngen_lib.metrics: the judges and statistics of lesson 09 on real and made-up digits."""
 import numpy as np
 import pytest
 import torch
@@ -155,7 +155,7 @@ def test_format_table_over_seeds_and_the_sketch_gap():
 
 
 def test_the_linear_judges_target_is_real_digits_minus_a_point(ref):
-    """Lesson 07 asks a generator for the linear judge's accuracy on real digits minus 0.01."""
+    """Lesson 09 asks a generator for the linear judge's accuracy on real digits minus 0.01."""
     real = M.real_metrics(ref)["judge_lr"]
     assert round(real, 3) == M.REAL_JUDGE_LR
     assert M.TARGETS["judge_lr"] == (round(real - 0.01, 3), None)

@@ -1,4 +1,4 @@
-"""28x28 generation in pen mode from a learner-supplied MNIST file (lesson 07), on a small made-up file."""
+"""28x28 generation in pen mode from a learner-supplied MNIST file (lesson 09), on a small made-up file."""
 import json
 
 import numpy as np

@@ -101,3 +101,30 @@ def test_the_results_index_lists_every_result_file_as_it_is():
     text = (root / "results" / "README.md").read_text()
     for f in sorted((root / "results").glob("*.json")):
         assert f"[`{f.name}`]({f.name})" in text, f.name
+
+
+def _lesson_cells():
+    for p in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(p, as_version=4)
+        for i, c in enumerate(nb.cells):
+            yield p.name, i, c
+
+
+def test_no_lesson_cell_is_stored_unexecuted():
+    """Every code cell of a lesson is stored as it ran (an execution count, its outputs), unless tagged
+    'stored-unexecuted' with a comment saying why."""
+    bad = [f"{name} cell {i}" for name, i, c in _lesson_cells() if c.cell_type == "code"
+           and c.get("execution_count") is None and "stored-unexecuted" not in c.metadata.get("tags", [])]
+    assert not bad, "code cells stored without having run: " + ", ".join(bad)
+
+
+def test_no_markdown_cell_is_a_wall_of_text():
+    """At most 300 words of prose per markdown cell (code blocks not counted): split it where a picture, a table
+    or a check carries the point."""
+    bad = []
+    for name, i, c in _lesson_cells():
+        if c.cell_type == "markdown":
+            n = len(re.sub(r"```.*?```", " ", c.source, flags=re.S).split())
+            if n > 300:
+                bad.append(f"{name} cell {i}: {n} words")
+    assert not bad, "markdown cells over 300 words:\n" + "\n".join(bad)

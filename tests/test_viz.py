@@ -1,4 +1,4 @@
-"""Plotting helpers of dqngen_lib.viz (lessons 05, 07, 08) and the pretrained checkpoint."""
+"""Plotting helpers of dqngen_lib.viz (lessons 05, 09, 10) and the pretrained checkpoint."""
 import math
 import os
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The GPU check: lesson 06's measurements and the benchmarks on CUDA, into result files (``make gpu-check``).
+"""The GPU check: lesson 08's measurements and the benchmarks on CUDA, into result files (``make gpu-check``).
 
 Run it once on a machine with a CUDA GPU (about 6 minutes): it writes, into ``--out`` (default
 ``results/gpu``), the machine and every number with the date:
@@ -8,12 +8,12 @@ Run it once on a machine with a CUDA GPU (about 6 minutes): it writes, into ``--
   gymnasium loop (``dqngen bench env`` on the GPU);
 * ``loop.json``: the trainer's env steps/s and updates/s at three GPU scales, and where a batched
   step's time goes (``bench.loop_rates``);
-* ``pen.json``: pen-mode training on the GPU with the GPU scale of lesson 06, evaluated on all held-out
+* ``pen.json``: pen-mode training on the GPU with the GPU scale of lesson 08, evaluated on all held-out
   digits every few seconds of training (off the clock): the training time to the greedy planner's
   and to the two-step lookahead's quality;
-* ``06_gpu_training.ipynb``: lesson 06 executed on the GPU (FAST off), its outputs kept.
+* ``08_gpu_training.ipynb``: lesson 08 executed on the GPU (FAST off), its outputs kept.
 
-Lesson 06 and the README load these files, so a CPU re-run of the lesson still shows the GPU numbers.
+Lesson 08 and the README load these files, so a CPU re-run of the lesson still shows the GPU numbers.
 ``--quick --device cpu`` runs every step at a tiny size (to check the script without a GPU).
 
     python tools/gpu_check.py                      # on a GPU machine
@@ -42,7 +42,7 @@ from dqngen_lib.rollout import evaluate_reconstruction  # noqa: E402
 from dqngen_lib.train import Trainer  # noqa: E402
 from dqngen_lib.utils import atomic_write_json, get_device, machine_info  # noqa: E402
 
-# The GPU scale of lesson 06: many canvases, large minibatches, the replay ratio of the CPU presets.
+# The GPU scale of lesson 08: many canvases, large minibatches, the replay ratio of the CPU presets.
 GPU_SCALE = dict(num_envs=4096, batch_size=4096, buffer_size=1_000_000, updates_per_step=4.0,
                  learning_starts=40_960, eps_decay_steps=2_000_000, log_every=65_536, eval_every=0)
 
@@ -121,15 +121,15 @@ def main(argv=None) -> int:
     atomic_write_json(stamp(pen), os.path.join(args.out, "pen.json"))
     log(f"pen.json: final test MSE {pen['final_test_mse']:.4f}, time to {pen['time_to']}")
 
-    nb_out = os.path.join(os.path.abspath(args.out), "06_gpu_training.ipynb")
+    nb_out = os.path.join(os.path.abspath(args.out), "08_gpu_training.ipynb")
     env = dict(os.environ)
     env.pop("FAST", None)
     if args.quick:
         env["FAST"] = "1"
     cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output", nb_out,
-           "--ExecutePreprocessor.timeout=600", str(ROOT / "notebooks" / "06_gpu_training.ipynb")]
+           "--ExecutePreprocessor.timeout=600", str(ROOT / "notebooks" / "08_gpu_training.ipynb")]
     proc = subprocess.run(cmd, cwd=ROOT / "notebooks", env=env, capture_output=True, text=True)
-    log(f"lesson 06 executed: exit {proc.returncode}" + ("" if proc.returncode == 0 else f"\n{proc.stderr[-2000:]}"))
+    log(f"lesson 08 executed: exit {proc.returncode}" + ("" if proc.returncode == 0 else f"\n{proc.stderr[-2000:]}"))
     log("done")
     return proc.returncode
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Retrain the small checkpoints that ship with the course (``dqngen_lib/assets``, lesson 08).
+"""Retrain the small checkpoints that ship with the course (``dqngen_lib/assets``, lesson 10).
 
 Each one is trained on the CPU with the preset of its mode (``TrainConfig.preset``, seed 0) for a
 fixed number of environment steps, so the run is reproducible, then saved without the optimizer

@@ -1,4 +1,4 @@
-"""Drive lesson 08's Q-value explorer in JupyterLab with headless Chromium; save screenshots.
+"""Drive lesson 10's Q-value explorer in JupyterLab with headless Chromium; save screenshots.
 
     .venv/bin/python tools/screenshots.py            # writes docs/img/explorer_step_00.png and _12.png
 
@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LESSON = "notebooks/08_q_value_explorer.ipynb"
+LESSON = "notebooks/10_q_value_explorer.ipynb"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--window-size=1500,1100"]
@@ -314,7 +314,7 @@ def move_slider(driver, root, steps: int, timeout: float = 30.0) -> dict:
 
 def drive_explorer(out_dir: pathlib.Path, steps=(0, 12), env: dict | None = None, timeout: float = 150.0,
                    full_page: bool = False) -> dict:
-    """Open lesson 08 in JupyterLab, run it, show the explorer at each of ``steps``; screenshot each.
+    """Open lesson 10 in JupyterLab, run it, show the explorer at each of ``steps``; screenshot each.
 
     The first explorer of the lesson is restarted with its "new episode" button (the lesson's code
     has played with it), then its step slider is moved with the arrow keys.

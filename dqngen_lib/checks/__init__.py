@@ -1,5 +1,5 @@
 """Exercise checks: one module per exercise (``ex01`` for exercise 01, ...; ``ex05_loop`` holds exercise 05's
-check of a whole training loop, ``ex08`` the checks of the agent to fix).
+check of a whole training loop, ``ex10`` the checks of the agent to fix).
 
 Every check calls the learner's function on inputs it builds, compares with the library's
 reference, and raises ``CheckError`` (an ``AssertionError``) whose message says what was

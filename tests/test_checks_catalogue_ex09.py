@@ -1,4 +1,4 @@
-"""Catalogue of wrong answers to exercise 07 (the sketch, the style potential) that learners really write.
+"""Catalogue of wrong answers to exercise 09 (the sketch, the style potential) that learners really write.
 
 Every entry must fail its check with a ``CheckError`` (never a raw exception) whose message holds
 the key phrase; ``CATALOGUE`` lists them as ``(check name, wrong function, mistake, key phrase)``.
@@ -11,7 +11,7 @@ import torch
 from dqngen_lib.checks import CheckError, check_sketch, check_style_potential
 
 
-# -- the solutions (as in solutions/07_generating_digits.ipynb) ------------------------------------
+# -- the solutions (as in solutions/09_generating_digits.ipynb) ------------------------------------
 def sketch_solution(model, labels, latent):
     s = model.means[labels] + math.sqrt(3.0) * torch.einsum("nd,ndp->np", latent, model.comps[labels])
     return s.clamp(0.0, 1.0).view(-1, model.size, model.size)

@@ -1,4 +1,4 @@
-"""Checks of exercise 08 (lesson 08): fix a broken agent.
+"""Checks of exercise 10 (lesson 10): fix a broken agent.
 
 The exercise ships a DQN agent (a class ``Agent(cfg)`` with a Q-network ``agent.qnet`` of class
 ``PixelQNet``, ``epsilon()``, ``collect()``, ``targets(batch)``, ``update()`` and ``train(steps)``)

@@ -1,4 +1,4 @@
-"""The checks of exercise 07 fail on the stub and on plausible wrong answers, and pass the solution."""
+"""The checks of exercise 09 fail on the stub and on plausible wrong answers, and pass the solution."""
 import math
 
 import pytest
@@ -7,7 +7,7 @@ import torch
 from dqngen_lib.checks import CheckError, check_sketch, check_style_potential
 
 
-# -- the solutions (as in solutions/07_generating_digits.ipynb) --------------------------------
+# -- the solutions (as in solutions/09_generating_digits.ipynb) --------------------------------
 def sketch(model, labels, latent):
     s = model.means[labels] + math.sqrt(3.0) * torch.einsum("nd,ndp->np", latent, model.comps[labels])
     return s.clamp(0.0, 1.0).view(-1, model.size, model.size)

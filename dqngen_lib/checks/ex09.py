@@ -1,4 +1,4 @@
-"""Checks of exercise 07 (lesson 07): the latent sketch and the style potential that avoid the collapse."""
+"""Checks of exercise 09 (lesson 09): the latent sketch and the style potential that avoid the collapse."""
 from __future__ import annotations
 
 import math
@@ -117,7 +117,7 @@ def _potential_variants(model, canvas, labels, latent, alpha, beta):
 
 
 def check_style_potential(fn) -> None:
-    """``fn(model, canvas, labels, latent, alpha, beta) -> (N,)``, the style potential of lesson 07."""
+    """``fn(model, canvas, labels, latent, alpha, beta) -> (N,)``, the style potential of lesson 09."""
     model = toy_style_model()
 
     def run(canvas, labels, latent, alpha, beta, what, model=model):
