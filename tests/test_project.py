@@ -1,4 +1,5 @@
 """The repository itself: install files agree, exercises are generated from solutions."""
+import json
 import pathlib
 import re
 import subprocess
@@ -128,3 +129,68 @@ def test_no_markdown_cell_is_a_wall_of_text():
             if n > 300:
                 bad.append(f"{name} cell {i}: {n} words")
     assert not bad, "markdown cells over 300 words:\n" + "\n".join(bad)
+
+
+_NUM = re.compile(r"(?<![\w.$\\^_{])(\d{1,3}(?:[,\u202f\u2009 ]\d{3})+|\d+\.\d+|\d+)(?!\w)")
+
+
+def _numbers(text: str) -> set[float]:
+    out = set()
+    for m in _NUM.finditer(text.replace("_", "")):
+        out.add(float(re.sub(r"[,\u202f\u2009 ]", "", m.group(1))))
+    return out
+
+
+def _json_numbers(x, out: set) -> None:
+    if isinstance(x, dict):
+        for v in x.values():
+            _json_numbers(v, out)
+    elif isinstance(x, list):
+        for v in x:
+            _json_numbers(v, out)
+    elif isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf"):
+        out.add(float(x))
+    elif isinstance(x, str):
+        out |= _numbers(x)
+
+
+def _quoted_as(value: float, quoted: str) -> bool:
+    """Whether ``value`` (printed or stored) is what the text wrote as ``quoted`` (its rounding, a percentage of
+    it, or, for a round number such as 549 000, its rounding to that many zeros)."""
+    q = float(quoted)
+    if "." in quoted:
+        dec = len(quoted.split(".")[1])
+        return round(value, dec) == q or round(100 * value, dec) == q
+    zeros = len(quoted) - len(quoted.rstrip("0")) if q else 0
+    return any(round(v, -k) == q for v in (value, 100 * value) for k in range(zeros + 1))
+
+
+def test_every_number_a_lesson_quotes_is_printed_or_stored():
+    """A number of three or more significant digits in a lesson's text appears in an output of that lesson, in
+    its code, or in a result file it loads (load_result): text cannot drift from its evidence."""
+    bad = []
+    for p in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(p, as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        pool = _numbers(code)
+        for c in nb.cells:
+            for o in c.get("outputs", []) if c.cell_type == "code" else []:
+                pool |= _numbers(o.get("text", ""))
+                pool |= set().union(*(_numbers(v) for k, v in o.get("data", {}).items()
+                                      if k.startswith("text/") and k != "text/html" and isinstance(v, str)))
+        for name in set(re.findall(r"load_result\(\"([\w-]+)\"", code)):
+            _json_numbers(json.loads((ROOT / "results" / f"{name}.json").read_text()), pool)
+        for i, c in enumerate(nb.cells):
+            if c.cell_type != "markdown":
+                continue
+            prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)", " ", c.source, flags=re.S)
+            for m in _NUM.finditer(prose):
+                quoted = re.sub(r"[,\u202f\u2009 ]", "", m.group(1))
+                digits = quoted.replace(".", "").lstrip("0")
+                if len(digits.rstrip("0") if "." not in quoted else digits) < 3:
+                    continue
+                if "." not in quoted and 1900 <= float(quoted) <= 2100:       # years
+                    continue
+                if not any(_quoted_as(v, quoted) for v in pool):
+                    bad.append(f"{p.name} cell {i}: {m.group(1)}")
+    assert not bad, "numbers quoted but printed by no cell and stored in no result file:\n" + "\n".join(bad)
