@@ -107,7 +107,7 @@ def bench_env(sizes=(1, 64, 1024, 8192), modes=("pixel", "pen"), seconds: float 
     return rows
 
 
-def loop_rates(cfg: TrainConfig, steps: int = 30, device=None) -> dict:
+def loop_rates(cfg: TrainConfig, steps: int = 30, device=None, repeats: int = 5) -> dict:
     """Where the trainer's time goes (lesson 08): rates of the whole loop and of its parts, measured apart.
 
     ``loop``: env steps/s and updates/s of ``Trainer.run_steps`` past ``learning_starts``;
@@ -115,7 +115,9 @@ def loop_rates(cfg: TrainConfig, steps: int = 30, device=None) -> dict:
     ``env``: batched ``step`` + ``reset_done`` per second; ``update``: gradient updates (sample,
     loss, backward, Adam, target update) per second. ``seconds_per_batched_step`` splits one batched
     step of the loop into acting, the env and its ``updates_per_step`` updates (the remainder is the
-    replay write and the bookkeeping). Every part is timed between two device synchronisations.
+    replay write and the bookkeeping). Every part is timed between two device synchronisations, as the
+    median of ``repeats`` measurements of ``steps // repeats`` calls each (a busy moment of a shared
+    machine moves one measurement, not the median).
     """
     tr = Trainer(cfg, device=device)
     dev = tr.device
@@ -125,11 +127,15 @@ def loop_rates(cfg: TrainConfig, steps: int = 30, device=None) -> dict:
     def timed(fn, k):
         fn()                                                           # warm-up
         _sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(k):
-            fn()
-        _sync(dev)
-        return (time.perf_counter() - t0) / k
+        n = max(1, k // repeats)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            _sync(dev)
+            times.append((time.perf_counter() - t0) / n)
+        return float(np.median(times))
 
     e0, u0 = tr.env_steps, tr.updates
     t_loop = timed(lambda: tr.run_steps(1), steps)

@@ -22,7 +22,7 @@ from .nets import QNET_KINDS, STOP_Q
 from .rewards import task_options
 from .utils import check_shared_fields, field_docs, field_error, get_device, is_number
 
-__all__ = ["TrainConfig", "PRESETS", "dataset", "make_env", "make_qnet", "obs_shape", "memory_estimate"]
+__all__ = ["TrainConfig", "PRESETS", "GPU_SCALE", "dataset", "make_env", "make_qnet", "obs_shape", "memory_estimate"]
 
 # The configuration of each lesson, by (task, mode); fields not named keep TrainConfig's defaults.
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
@@ -37,6 +37,11 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
                           "layers": 3, "cond_maps": 16, "gamma": 0.7, "lr": 1e-3, "batch_size": 128,
                           "updates_per_step": 2.0, "eval_every": 0},                             # lesson 09, pen
 }
+
+# The GPU scale of lesson 08 (any preset): thousands of canvases and large minibatches at the CPU presets'
+# replay ratio (updates_per_step * batch_size / num_envs = 4), exploration and learning start scaled with them.
+GPU_SCALE: dict[str, Any] = {"num_envs": 4096, "batch_size": 4096, "buffer_size": 1_000_000, "updates_per_step": 4.0,
+                             "learning_starts": 40_960, "eps_decay_steps": 2_000_000, "log_every": 65_536}
 
 
 @dataclass
@@ -200,6 +205,9 @@ class TrainConfig:
             bad("latent_dim", "0 for the reconstruct task (latent planes belong to the generate task)")
         if self.eps_end > self.eps_start:
             bad("eps_end", f"at most eps_start = {self.eps_start} (ε decays from eps_start to eps_end)")
+        if self.horizon > 16 * self.size ** 2:       # an episode must end: evaluations play every step of it
+            bad("horizon", f"at most 16 x size**2 = {16 * self.size ** 2} strokes on a {self.size}x{self.size} canvas "
+                           f"(the lessons use 24 to 32)")
         if self.replay and self.buffer_size < self.batch_size:
             bad("buffer_size", f"at least batch_size = {self.batch_size}")
 

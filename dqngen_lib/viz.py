@@ -303,12 +303,13 @@ def plot_learning_curves(metrics, x: str = "env_steps", smooth: int = 1, label: 
     return fig
 
 
-def plot_episode(ep: dict, i: int = 0, steps=None, ncols: int = 9, scale: float = 1.1):
+def plot_episode(ep: dict, i: int = 0, steps=None, ncols: int = 9, scale: float = 1.1, title: str | None = None):
     """Canvases along one recorded episode, with the target (lessons 07, 10).
 
     ``ep`` is a record of ``rollout.play(..., record=True)`` (``i`` picks the canvas of the batch) or
     ``QExplorer.episode``; ``steps`` the time steps to show (default: about
-    eight evenly spaced ones, the first and the last included). Returns the figure.
+    eight evenly spaced ones, the first and the last included). In pen mode the pen's position at
+    each step shown is outlined in red. ``title`` names the figure. Returns the figure.
     """
     canvases = np.asarray(ep["canvas"])
     single = canvases.ndim == 3                     # one episode (QExplorer.episode): no batch axis
@@ -326,7 +327,18 @@ def plot_episode(ep: dict, i: int = 0, steps=None, ncols: int = 9, scale: float 
         target = np.asarray(ep["target"])
         pics.append(target if single else target[i])
         titles.append("target")
-    return show_images(pics, titles=titles, ncols=min(ncols, len(pics)), scale=scale)
+    fig = show_images(pics, titles=titles, ncols=min(ncols, len(pics)), scale=scale)
+    if ep.get("pen") is not None:
+        from matplotlib.patches import Rectangle
+
+        pen = np.asarray(ep["pen"])
+        pen = pen if single else pen[:, i]
+        for ax, s in zip(fig.axes, steps):
+            y, x = (int(v) for v in pen[int(s)])
+            ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
+    if title:
+        fig.suptitle(title, fontsize=10, x=0.01, ha="left", y=1.12)    # above the step titles
+    return fig
 
 
 def episode_animation(episodes, titles=None, fps: int = 6, scale: float = 1.0, path: str | None = None):
@@ -528,7 +540,9 @@ def _curve(run: dict, metric: str, x: str, source: str):
     fin = run.get("final", {})
     if source == "eval" and fin.get(metric) is not None and fin.get(x) is not None:
         fx = float(fin[x])
-        if not pts or fx > pts[-1][0]:
+        if pts and fx == pts[-1][0]:
+            pts[-1] = (fx, float(fin[metric]))      # the final evaluation (all test digits) is the table's number
+        elif not pts or fx > pts[-1][0]:
             pts.append((fx, float(fin[metric])))
     return np.array(pts).reshape(-1, 2)
 

@@ -50,6 +50,8 @@ def make_loop(**bug):
                 eps = epsilon(0)
             elif bug.get("eps") == "batched":
                 eps = epsilon(k)
+            elif bug.get("eps") == "updates":
+                eps = epsilon(len(losses))
             elif bug.get("eps") == "once":
                 eps = eps_once
             elif bug.get("eps") == "inverted":
@@ -152,6 +154,7 @@ CATALOGUE = [
     (dict(eps="never"), "epsilon(0) at every step", "ε never decays"),
     (dict(eps="once"), "ε computed once before the loop", "ε never decays"),
     (dict(eps="batched"), "epsilon(batched steps)", "ε decays 16 times too slowly"),
+    (dict(eps="updates"), "epsilon(updates so far)", r"ε decays about \d+ times too slowly: .*, the number of updates"),
     (dict(eps="greedy"), "ε asked for but not used (greedy)", "the actions are not ε-greedy"),
     (dict(eps="inverted"), "random with probability 1 - ε", "the actions are not ε-greedy"),
     (dict(global_rng_actions=True), "ε-greedy without act_gen", "act_gen was never used"),

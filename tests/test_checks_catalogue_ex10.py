@@ -151,6 +151,17 @@ def test_ends_fixed_in_the_targets_instead_passes(capsys):
     assert capsys.readouterr().out.startswith("OK")
 
 
+def test_a_plain_max_in_place_of_double_dqn_fails():
+    """The targets with the target network's own max (plain DQN): the check nudges the target network away from
+    the online one first, so the two targets differ and the plain max is caught."""
+    source = _variant().replace(
+        "a_star = self.qnet(batch.next_obs).argmax(dim=1, keepdim=True)",
+        "a_star = self.target_net(batch.next_obs).argmax(dim=1, keepdim=True)")
+    assert "a_star = self.target_net(" in source
+    with pytest.raises(CheckError, match=r"the targets are not r \+ gamma Q_target\(s', argmax_a Q_online"):
+        check_episode_ends(_classes(SOL_IMPORTS, source))
+
+
 def test_a_map_computed_at_the_wrong_pixels_fails():
     """qmap transposed and forward flattening it: the order agrees with the map, the map not with the pixels."""
     source = _variant().replace(

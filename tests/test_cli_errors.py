@@ -81,6 +81,7 @@ def data_files(tmp_path_factory):
     # a negative number in exponent form reaches the option's check (argparse took it for an option)
     (["train", "--steps", "12", "--out", "x", "--lr", "-1e-3"], "lr = -0.001 is invalid; expected a positive number"),
     (["train", "--steps", "12", "--out", "x", "--gamma", "-5e-1"], "gamma = -0.5 is invalid"),
+    (["train", "--steps", "12", "--out", "x", "--horizon", "1000000000"], "at most 16 x size**2 = 1024 strokes"),
 ])
 def test_bad_values_are_named(capsys, tmp_path, monkeypatch, argv, match):
     monkeypatch.chdir(tmp_path)

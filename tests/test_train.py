@@ -371,3 +371,21 @@ def test_updates_stopped_inside_a_step_are_paid_first_on_the_next_call():
     assert (a.updates, a.env_steps) == (b.updates, b.env_steps) == (450, 12)
     for p, q in zip(a.qnet.parameters(), b.qnet.parameters()):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("mode", ["pixel", "pen"])
+def test_the_gpu_scale_runs_shrunk_on_the_cpu_without_host_syncs(mode):
+    """Lesson 08's GPU configuration (config.GPU_SCALE, its replay ratio and schedules) is never untested code:
+    the same fields, shrunk by 64 in every size, train on the CPU, under the host-sync watcher."""
+    from dqngen_lib.config import GPU_SCALE
+
+    full = TrainConfig.preset("reconstruct", mode, device="cpu", **GPU_SCALE)
+    assert full.updates_per_step * full.batch_size / full.num_envs == 4.0
+    small = full.replace(num_envs=full.num_envs // 64, batch_size=full.batch_size // 64,
+                         buffer_size=full.buffer_size // 64, learning_starts=full.learning_starts // 64,
+                         eps_decay_steps=full.eps_decay_steps // 64, log_every=full.log_every // 64, eval_every=0)
+    tr = Trainer(small)
+    tr.run_steps(-(-small.learning_starts // small.num_envs) + 1)
+    with no_host_sync(tr.host_tensors()):
+        tr.run_steps(4)
+    assert tr.updates >= 16 and tr.env_steps == small.num_envs * (-(-small.learning_starts // small.num_envs) + 5)

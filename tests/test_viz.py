@@ -259,3 +259,14 @@ def test_pretrained_checkpoint_is_small_and_paints_well():
     assert math.isfinite(ck.metrics["final"]["test_mse"])
     with pytest.raises(ValueError, match="unknown pretrained checkpoint 'nope'"):
         pretrained_path("nope")
+
+
+def test_a_band_ends_at_the_final_evaluation_the_table_shows():
+    """When the final evaluation (all test digits) falls on the step of the last curve point (300 digits), the
+    band ends at the final number, so legends and tables agree."""
+    from dqngen_lib.viz import _curve
+
+    run = {"eval": {"env_steps": [100, 200], "test_mse": [0.5, 0.4]}, "final": {"env_steps": 200, "test_mse": 0.3}}
+    assert _curve(run, "test_mse", "env_steps", "eval").tolist() == [[100, 0.5], [200, 0.3]]
+    run["final"]["env_steps"] = 250
+    assert _curve(run, "test_mse", "env_steps", "eval").tolist() == [[100, 0.5], [200, 0.4], [250, 0.3]]

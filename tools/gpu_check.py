@@ -36,15 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 from dqngen_lib.bench import bench_env, loop_rates, time_to_reach  # noqa: E402
 from dqngen_lib.budget import Clock, Event, run_budget  # noqa: E402
-from dqngen_lib.config import TrainConfig  # noqa: E402
+from dqngen_lib.config import GPU_SCALE, TrainConfig  # noqa: E402
 from dqngen_lib.results import load_result  # noqa: E402
 from dqngen_lib.rollout import evaluate_reconstruction  # noqa: E402
 from dqngen_lib.train import Trainer  # noqa: E402
 from dqngen_lib.utils import atomic_write_json, get_device, machine_info  # noqa: E402
 
-# The GPU scale of lesson 08: many canvases, large minibatches, the replay ratio of the CPU presets.
-GPU_SCALE = dict(num_envs=4096, batch_size=4096, buffer_size=1_000_000, updates_per_step=4.0,
-                 learning_starts=40_960, eps_decay_steps=2_000_000, log_every=65_536, eval_every=0)
 
 
 def stamp(extra: dict) -> dict:
@@ -54,7 +51,7 @@ def stamp(extra: dict) -> dict:
 
 def pen_time_to_quality(device, seconds: float, quick: bool) -> dict:
     """Train the pen preset at GPU scale, evaluating on all test digits (off the clock) every few seconds."""
-    cfg = TrainConfig.preset("reconstruct", "pen", device=str(device), **GPU_SCALE)
+    cfg = TrainConfig.preset("reconstruct", "pen", device=str(device), **GPU_SCALE, eval_every=0)
     if quick:
         cfg = cfg.replace(num_envs=64, batch_size=64, buffer_size=4096, learning_starts=256, eps_decay_steps=2048)
     planners = load_result("planners")["extra"]["planners"]["pen"]

@@ -428,6 +428,10 @@ def check_dqn_loop(fn) -> None:
     if len(calls) < (steps // n_envs) // 2:
         _fail(f"epsilon(n) was called {len(calls)} times in {steps // n_envs} batched steps; ask for ε at every step")
     if max(calls) <= steps // n_envs + 1:
+        if watch.updates and abs(max(calls) - watch.updates) <= 1 and abs(max(calls) - steps // n_envs) > 1:
+            _fail(f"ε decays about {steps / max(max(calls), 1):.0f} times too slowly: the largest n passed to epsilon(n) "
+                  f"was {max(calls):g}, the number of updates so far ({watch.updates}); n counts transitions "
+                  f"({n_envs} per batched step, up to {steps:,})")
         _fail(f"ε decays {n_envs} times too slowly: the largest n passed to epsilon(n) was {max(calls):g}, the number "
               f"of batched steps; n counts transitions ({n_envs} per batched step, up to {steps:,})")
     if any(b < a for a, b in zip(calls, calls[1:])):

@@ -168,6 +168,14 @@ def check_episode_ends(Agent) -> None:
         raise CheckError(f"after {cfg.horizon} calls of collect() on {cfg.num_envs} canvases the buffer holds {n} "
                          f"transitions; expected {cfg.horizon * cfg.num_envs}")
     batch = Batch(buf.obs[:n].float(), buf.actions[:n], buf.rewards[:n], buf.next_obs[:n].float(), buf.terminated[:n])
+    # Freshly built, the target network is a copy of the online one, and a plain max over it would give the
+    # Double DQN target; nudged apart, the two networks pick different next actions and the targets tell them apart.
+    target_net = getattr(agent, "target_net", None)
+    if target_net is not None:
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in target_net.parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=g).to(p.device))
     y = call(targets, batch, what="agent.targets(batch)", names=("batch",))
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != (n,):
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
