@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import sys
 import threading
 
 import numpy as np
+import torch
 
 from . import __version__
 from .bench import AGENTS, bench_env, bench_train, format_env_table, format_train_table, machine_name
@@ -33,7 +35,8 @@ from .metrics import num_distinct
 from .rollout import reconstruct, reference_mse
 from .results import quality_bars
 from .train import train
-from .utils import atomic_write_json, check_out_file, describe_device, field_docs, get_device, nan_to_none, save_npz
+from .utils import (atomic_write_json, check_out_file, describe_device, field_docs, get_device, machine_info,
+                    nan_to_none, save_npz)
 from .viz import plot_learning_curves
 
 __all__ = ["main", "build_parser", "COMMANDS"]
@@ -306,8 +309,12 @@ def _cmd_bench_train(args) -> int:
           + ", ".join(f"{k} {v:.4f}" for k, v in quality_bars(args.mode).items()))
     print(format_train_table(rows))
     if args.json:
-        atomic_write_json({"seconds": args.seconds, "mode": args.mode, "machine": machine_name(), "reference": ref,
-                           "bars": quality_bars(args.mode), "rows": rows}, args.json)
+        command = (f"dqngen bench train --mode {args.mode} --seconds {args.seconds:g} --seed {args.seed} "
+                   f"--agents {','.join(agents)}")
+        atomic_write_json({"command": command, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"), "seconds": args.seconds, "mode": args.mode, "machine": machine_info(),
+            "torch_threads": torch.get_num_threads(), "reference": ref, "bars": quality_bars(args.mode),
+            "rows": rows}, args.json)
     return 0
 
 

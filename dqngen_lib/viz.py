@@ -186,7 +186,7 @@ def plot_pen_q(q, window: int = 2, ink_levels: int = 3, canvas=None, pen=None, t
     a.set_title("best Q per level", fontsize=9)
     a.tick_params(labelsize=7)
     if img is not None and colorbar:     # one colour scale for the level grids (the caller may draw its own)
-        fig.colorbar(img, ax=axes[len(images):len(images) + ink_levels], shrink=0.8)
+        _side_colorbar(fig, img, axes[len(images) + ink_levels - 1])
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -465,10 +465,19 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
             a.add_patch(Rectangle((p % size - 0.5, p // size - 0.5), 1, 1, fill=False, edgecolor="red",
                                   linewidth=2.5))
     if img is not None and colorbar:     # one colour scale for the maps (the caller may draw its own)
-        fig.colorbar(img, ax=axes[len(images):], shrink=0.8)
+        _side_colorbar(fig, img, axes[-1])
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _side_colorbar(fig, img, ax):
+    """A colour bar on its own thin axis just right of ``ax``: it never covers a map's values, and a later
+    ``tight_layout`` leaves it alone (a bar that steals space from the maps is moved onto them)."""
+    cax = ax.inset_axes([1.05, 0.0, 0.06, 1.0])
+    fig.colorbar(img, cax=cax)
+    cax.tick_params(labelsize=8)
+    return cax
 
 
 def _row_with_colorbar(n: int, cbar_at: int | None = None, wspace: float = 0.3):

@@ -270,3 +270,29 @@ def test_a_band_ends_at_the_final_evaluation_the_table_shows():
     assert _curve(run, "test_mse", "env_steps", "eval").tolist() == [[100, 0.5], [200, 0.3]]
     run["final"]["env_steps"] = 250
     assert _curve(run, "test_mse", "env_steps", "eval").tolist() == [[100, 0.5], [200, 0.4], [250, 0.3]]
+
+
+@pytest.mark.parametrize("which", ["pixel", "pen"])
+def test_the_colour_bar_has_its_own_axis_and_covers_no_map(which):
+    """The colour bar sits beside the maps, also after tight_layout (which used to move it onto the values and
+    warn that the figure was not compatible)."""
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if which == "pixel":
+            fig = viz.plot_q_heatmaps(rng.random(9), 3, 2, canvas=np.zeros((3, 3)), target=np.eye(3))
+        else:
+            fig = viz.plot_pen_q(rng.random(76), 2, 3, canvas=np.zeros((8, 8)), pen=(3, 3), target=np.eye(8))
+        fig.tight_layout()
+    fig.canvas.draw()
+    bars = [c for a in fig.axes for c in a.child_axes]            # the bar's own axis, inset beside the last map
+    maps = [a for a in fig.axes if a.images and a not in bars]
+    assert len(bars) == 1
+    cb = bars[0].get_window_extent()
+    for a in maps:
+        box = a.get_window_extent()
+        assert cb.x0 >= box.x1 - 0.5 or cb.x1 <= box.x0 + 0.5 or cb.y0 >= box.y1 or cb.y1 <= box.y0, a.get_title()

@@ -35,6 +35,10 @@ def _row(path: str) -> str:
         d = {}
     runs = [run for r in d.get("results", []) for run in r.get("runs", [])]
     secs = sum(float(run.get("final", {}).get("seconds") or 0.0) for run in runs)
+    if "rows" in d:                                  # a benchmark (dqngen bench train --json): one row per agent
+        runs, secs = d["rows"], sum(float(r.get("seconds") or 0.0) for r in d["rows"])
+        d.setdefault("notes", f"Training speed and quality side by side, {d.get('mode')} mode: "
+                              + ", ".join(str(r.get("agent")) for r in d["rows"]))
     m = d.get("machine") or {}
     machine = f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores"
     if m.get("torch_threads") not in (None, 1):
