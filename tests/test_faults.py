@@ -4,7 +4,7 @@ the final save included, and two writers started at once into one folder.
 After every fault the folder is usable: its newest complete checkpoint loads, `--resume` continues it to the
 same weights, bit for bit, as a run never stopped; where nothing was saved, the same command starts afresh (no
 dead end); no temporary file is left. ``DQNGEN_FAULT_REPEATS`` (default 1) repeats each signal with other random
-moments (the note of the issue reports 5 repetitions)."""
+moments; `make test` runs one repetition)."""
 import hashlib
 import os
 import random
