@@ -413,7 +413,7 @@ def plot_q_heatmaps(q, size: int, ink_levels: int = 3, canvas=None, target=None,
     """Pixel-mode Q-values of one state as heat maps over the canvas (lessons 02, 03 and 10).
 
     ``q`` holds the ``(ink_levels - 1) * size**2`` Q-values of one observation in the env's action
-    order (``k * size**2 + p`` paints pixel ``p`` with ink ``k + 1``). One heat map per ink level
+    order (``(k - 1) * size**2 + p`` paints pixel ``p`` with ink ``k``, lesson 01's numbering). One heat map per ink level
     is drawn, with one shared colour scale; pixels that already hold ink on ``canvas`` get a dot.
     ``canvas`` and ``target`` (size x size), when given, are drawn first. ``action`` is outlined in
     red (default: the greedy action ``argmax q``; ``action=False`` outlines nothing).
