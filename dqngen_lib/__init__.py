@@ -11,7 +11,8 @@ import os as _os
 import signal as _signal
 import sys as _sys
 
-if _sys.argv and _os.path.basename(_sys.argv[0]).split(".")[0] in ("dqngen", "dqngen-script"):
+_AS_SCRIPT = bool(_sys.argv) and _os.path.basename(_sys.argv[0]).split(".")[0] in ("dqngen", "dqngen-script")
+if _AS_SCRIPT:
     # the `dqngen` command: a Ctrl-C (or SIGTERM) while torch loads says so in one line (cli.main takes over)
     def _interrupted_while_starting(signum, frame):
         print("dqngen: interrupted while starting; nothing was done", file=_sys.stderr)

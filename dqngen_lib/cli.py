@@ -22,7 +22,7 @@ import threading
 import numpy as np
 import torch
 
-from . import __version__
+from . import _AS_SCRIPT, __version__
 from .bench import AGENTS, bench_env, bench_train, format_env_table, format_train_table, machine_name
 from .checkpoint import CHECKPOINT_FILE, check_out_dir, load_checkpoint, save_gan
 from .config import TrainConfig
@@ -529,11 +529,10 @@ def main(argv=None) -> int:
         return _main(argv)
     finally:
         if main_thread:
-            script = getattr(old[signal.SIGINT], "__name__", "") == "_interrupted_while_starting"
             for s, h in old.items():
                 # the `dqngen` script exits now, its work done and reported: a late Ctrl-C changes nothing (it
                 # used to end the process with SIGINT's status and no word); a caller in Python gets its own back
-                signal.signal(s, signal.SIG_IGN if script else h if h is not None else signal.SIG_DFL)
+                signal.signal(s, signal.SIG_IGN if _AS_SCRIPT else h if h is not None else signal.SIG_DFL)
 
 
 def _main(argv) -> int:

@@ -464,11 +464,9 @@ class VecCanvasEnv:
                                 device=self.device)
         except (TypeError, RuntimeError, ValueError):
             raise ValueError(f"actions must be {expected}; got {actions!r:.80}") from None
-        if a.dtype.is_complex:
-            raise ValueError(f"actions must be {expected}; got {actions!r:.80}")
         if a.shape != (self.num_envs,):
             raise ValueError(f"expected actions of shape ({self.num_envs},), got {tuple(a.shape)}")
-        if a.dtype.is_floating_point or a.dtype == torch.bool:
+        if a.dtype.is_floating_point or a.dtype.is_complex or a.dtype == torch.bool:
             raise ValueError(f"actions must be integers, got dtype {a.dtype}")
         a = a.long()
         bad = (a < 0) | (a >= self.num_actions)
